@@ -1,0 +1,163 @@
+"""Measure one stack serving one workload: startup, idle memory, a wrk run per connection count (after a warm-up at
+that count) with the server tree's CPU per request, memory after the load, and optionally a sustained run.
+
+The stack runs alone while it is measured; the caller runs stacks one after the other in the same invocation.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import procs
+import wrk
+from server import Probe, Server, StartupError, free_port
+from stacks import Options, Stack
+from workloads import Workload
+
+
+@dataclass(frozen=True)
+class Settings:
+    connections: tuple[int, ...] = (1, 16, 64)
+    duration: float = 10.0
+    warmup: float = 5.0
+    idle_wait: float = 3.0
+    soak: float = 0.0  # seconds of sustained load at the highest connection count; 0 = none
+    workers: int = 2
+    batch_size: int | None = None
+    max_batch_delay_ms: int | None = None
+    keep_dirs: bool = False
+
+    @classmethod
+    def quick(cls, **overrides: object) -> Settings:
+        return cls(**{"duration": 3.0, "warmup": 2.0, **overrides})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Level:
+    """One measured wrk run at a connection count."""
+
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    cpu_us_per_request: float
+    cpu_percent: float  # server tree, 100 = one core busy
+
+    @classmethod
+    def of(cls, connections: int, result: wrk.Result, cpu_seconds: float) -> Level:
+        return cls(
+            connections=connections,
+            rps=result.rps,
+            p50_ms=result.p50_ms,
+            p99_ms=result.p99_ms,
+            requests=result.requests,
+            errors=result.errors,
+            cpu_us_per_request=cpu_seconds / max(result.requests, 1) * 1e6,
+            cpu_percent=cpu_seconds / result.seconds * 100,
+        )
+
+
+@dataclass(frozen=True)
+class Soak:
+    seconds: float
+    level: Level
+    rss_before: int
+    rss_after: int
+
+    @property
+    def growth_percent(self) -> float:
+        return (self.rss_after - self.rss_before) / self.rss_before * 100
+
+
+@dataclass
+class Run:
+    stack: str
+    workload: str
+    startup_s: float | None = None
+    idle: procs.Memory | None = None
+    after_load: procs.Memory | None = None
+    levels: list[Level] = field(default_factory=list)
+    soak: Soak | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def level(self, connections: int) -> Level | None:
+        return next((lv for lv in self.levels if lv.connections == connections), None)
+
+
+def measure(stack: Stack, workload: Workload, settings: Settings) -> Run:
+    run = Run(stack.name, workload.name)
+    reason = stack.preflight()
+    if reason:
+        run.error = f"cannot start {stack.name}: {reason}"
+        return run
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{stack.name}-{workload.name}-"))
+    options = _options(stack, workload, settings, workdir)
+    workload.materialize(options.base_dir / "model")
+    run_id = uuid.uuid4().hex
+    server = Server(stack.name, stack.launch(workdir, options, run_id), options.port, run_id)
+    probe = Probe(body=workload.body, headers={"Content-Type": workload.content_type, "Accept": workload.accept})
+    try:
+        server.start()
+        run.startup_s = server.wait_ready(probe)
+        _load(server, workload, settings, workdir, run)
+    except (StartupError, RuntimeError, ValueError) as exc:
+        run.error = str(exc)
+    finally:
+        leftovers = server.stop()
+        stack.cleanup()
+        if leftovers:
+            run.notes.append(f"{len(leftovers)} process(es) outlived the root at SIGTERM; the harness ended them")
+        if settings.keep_dirs or run.error:
+            run.notes.append(f"work dir kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return run
+
+
+def _options(stack: Stack, workload: Workload, settings: Settings, workdir: Path) -> Options:
+    return Options(
+        base_dir=workdir / "ml",
+        port=free_port(),
+        workers=settings.workers,
+        batch_size=settings.batch_size if stack.batching else None,
+        max_batch_delay_ms=settings.max_batch_delay_ms if stack.batching else None,
+        needs=workload.needs,
+    )
+
+
+def _load(server: Server, workload: Workload, settings: Settings, workdir: Path, run: Run) -> None:
+    script = wrk.write_script(workdir, workload.body, workload.content_type, workload.accept)
+    url = f"http://127.0.0.1:{server.port}"
+    time.sleep(settings.idle_wait)
+    run.idle = procs.memory(server.pids())
+    for connections in settings.connections:
+        run.levels.append(measured_level(server, url, script, connections, settings))
+    run.after_load = procs.memory(server.pids())
+    if settings.soak > 0:
+        run.soak = _soak(server, url, script, settings)
+
+
+def measured_level(server: Server, url: str, script: Path, connections: int, settings: Settings) -> Level:
+    """Warm up at ``connections``, then run wrk while sampling the tree's CPU just before and after."""
+    if settings.warmup > 0:
+        wrk.run(url, script, wrk.Load(connections, settings.warmup))
+    before = procs.cpu_ticks(server.pids())
+    result = wrk.run(url, script, wrk.Load(connections, settings.duration))
+    after = procs.cpu_ticks(server.pids())
+    return Level.of(connections, result, procs.cpu_seconds_between(before, after))
+
+
+def _soak(server: Server, url: str, script: Path, settings: Settings) -> Soak:
+    connections = max(settings.connections)
+    rss_before = procs.memory(server.pids()).rss
+    soak_settings = Settings(duration=settings.soak, warmup=0)
+    level = measured_level(server, url, script, connections, soak_settings)
+    return Soak(settings.soak, level, rss_before, procs.memory(server.pids()).rss)

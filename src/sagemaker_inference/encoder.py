@@ -1,0 +1,123 @@
+"""This module contains functionality for converting array-like objects
+to various types of objects and files.
+
+Output is byte-for-byte upstream's: JSON is ``json.dumps`` with numpy objects converted by
+``tolist()``, CSV is ``np.savetxt(..., delimiter=",", fmt="%s")``, NPY is ``np.save``. The
+differences are in ``encode``: the content type is matched on its type/subtype
+(``application/json; charset=utf-8`` works), an unknown one raises
+``errors.NotAcceptableError`` (an ``UnsupportedFormatError``; HTTP 406), and a ``KeyError``
+raised *inside* an encoder is no longer reported as an unsupported content type.
+
+numpy is imported inside the functions so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from typing import Any, Callable
+
+from sagemaker_inference import _mime, content_types, errors
+
+
+def _default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return json.JSONEncoder().default(obj)
+
+
+def _array_to_json(array_like: Any) -> str:
+    """Convert an array-like object to JSON.
+
+    To understand better what an array-like object is see:
+    https://docs.scipy.org/doc/numpy/user/basics.creation.html#converting-python-array-like-objects-to-numpy-arrays
+
+    Args:
+        array_like (np.array or Iterable or int or float): array-like object
+            to be converted to JSON.
+
+    Returns:
+        (str): object serialized to JSON
+    """
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and type(array_like) is numpy.ndarray:
+        # Same output as going through the default hook, without the extra round trip.
+        array_like = array_like.tolist()
+    return json.dumps(array_like, default=_default)
+
+
+def _array_to_npy(array_like: Any) -> bytes:
+    """Convert an array-like object to the NPY format.
+
+    To understand better what an array-like object is see:
+    https://docs.scipy.org/doc/numpy/user/basics.creation.html#converting-python-array-like-objects-to-numpy-arrays
+
+    Args:
+        array_like (np.array or Iterable or int or float): array-like object
+            to be converted to NPY.
+
+    Returns:
+        (obj): NPY array.
+    """
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array_like)
+    return buffer.getvalue()
+
+
+def _array_to_csv(array_like: Any) -> str:
+    """Convert an array-like object to CSV.
+
+    To understand better what an array-like object is see:
+    https://docs.scipy.org/doc/numpy/user/basics.creation.html#converting-python-array-like-objects-to-numpy-arrays
+
+    Args:
+        array_like (np.array or Iterable or int or float): array-like object
+            to be converted to CSV.
+
+    Returns:
+        (str): object serialized to CSV
+    """
+    import numpy as np
+
+    stream = io.StringIO()
+    np.savetxt(stream, array_like, delimiter=",", fmt="%s")
+    return stream.getvalue()
+
+
+_encoder_map: dict[str, Callable[[Any], Any]] = {
+    content_types.NPY: _array_to_npy,
+    content_types.CSV: _array_to_csv,
+    content_types.JSON: _array_to_json,
+}
+
+# Computed once, as upstream: patching _encoder_map later does not change it.
+SUPPORTED_CONTENT_TYPES = set(_encoder_map.keys())
+
+
+def encode(array_like: Any, content_type: str | None) -> Any:
+    """Encode an array-like object in a specific content_type to a numpy array.
+
+    To understand better what an array-like object is see:
+    https://docs.scipy.org/doc/numpy/user/basics.creation.html#converting-python-array-like-objects-to-numpy-arrays
+
+    Args:
+        array_like (np.array or Iterable or int or float): to be converted to numpy.
+        content_type (str): content type to be used.
+
+    Returns:
+        (np.array): object converted as numpy array.
+
+    Raises:
+        errors.NotAcceptableError: no encoder for the content type (an
+            ``UnsupportedFormatError``; HTTP 406).
+    """
+    encoder = _encoder_map.get(content_type)  # type: ignore[arg-type]
+    if encoder is None and content_type:
+        encoder = _encoder_map.get(_mime.parse(content_type).essence)
+    if encoder is None:
+        known = ", ".join(sorted(_encoder_map))
+        raise errors.NotAcceptableError(content_type, f"Cannot encode as {content_type}; supported types: {known}.")
+    return encoder(array_like)

@@ -1,0 +1,78 @@
+"""The application: what the frontend does with a parsed request.
+
+It owns the server-wide state the endpoints share (config, model registry, draining flag, open
+connections) and maps routing results to endpoint calls and 404/405 answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Callable
+from urllib.parse import unquote
+
+from sagemaker_inference.server import endpoints
+from sagemaker_inference.server.config import ServerConfig
+from sagemaker_inference.server.registry import ModelRegistry
+from sagemaker_inference.server.routing import Match, MethodNotAllowed, Route, Router
+
+if TYPE_CHECKING:
+    from sagemaker_inference.server.http.protocol import Exchange, HTTPConnection
+
+access_logger = logging.getLogger("sagemaker_inference.access")
+
+Endpoint = Callable[["App", "Exchange", dict[str, str]], None]
+
+INFERENCE_ROUTES = (
+    Route("/ping", {"GET": "ping", "POST": "ping"}),
+    Route("/invocations", {"POST": "invocations"}),
+    Route("/execution-parameters", {"GET": "execution_parameters"}),
+    Route("/models/{name}/invoke", {"POST": "invoke"}),
+)
+MANAGEMENT_ROUTES = (
+    Route("/models", {"GET": "list_models", "POST": "register_model"}),
+    Route("/models/{name}", {"GET": "describe_model", "DELETE": "unregister_model", "PUT": "scale_model"}),
+)
+
+
+class App:
+    def __init__(self, config: ServerConfig, registry: ModelRegistry):
+        self.config = config
+        self.registry = registry
+        self.draining = False
+        self.connections: set[HTTPConnection] = set()
+        routes = INFERENCE_ROUTES + (MANAGEMENT_ROUTES if config.multi_model else ())
+        self.router = Router(routes)
+        self.endpoints: dict[str, Endpoint] = endpoints.table(config.multi_model)
+        self.access_log = config.access_log
+
+    def handle(self, exchange: Exchange) -> None:
+        request = exchange.request
+        assert request is not None
+        method = request.method.decode("latin-1")
+        result = self.router.match(method, request.path.decode("latin-1"))
+        if isinstance(result, Match):
+            params = {k: unquote(v) for k, v in result.params.items()} if result.params else result.params
+            try:
+                self.endpoints[result.endpoint](self, exchange, params)
+            except Exception:
+                logging.getLogger("sagemaker_inference.server").exception("endpoint %s failed", result.endpoint)
+                exchange.respond_error(500, "InternalServerException", "Internal server error.")
+        elif isinstance(result, MethodNotAllowed):
+            exchange.respond_error(405, "MethodNotAllowedException",
+                                   "Requested method is not allowed, please refer to API document.",
+                                   extra=((b"allow", ", ".join(result.allow).encode()),))
+        else:
+            exchange.respond_error(404, "ResourceNotFoundException",
+                                   "Requested resource is not found, please refer to API document.")
+        if self.access_log:
+            access_logger.info('"%s %s" from %s', method, request.path.decode("latin-1"), _peer(exchange))
+
+    def close_idle_connections(self) -> None:
+        for connection in list(self.connections):
+            connection.close_if_idle()
+
+
+def _peer(exchange: Exchange) -> str:
+    transport = exchange.connection.transport
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "-"

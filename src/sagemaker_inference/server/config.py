@@ -1,0 +1,202 @@
+"""The server's configuration: one frozen object, built once from the environment and the CLI.
+
+Nothing else in ``server/`` reads ``os.environ``. Every setting has a list of environment names
+(ours first, then the upstream MMS/TorchServe aliases users already set); the first one present
+wins, a CLI flag wins over all of them. Invalid values raise ``ConfigError`` naming the variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any, Callable, Optional
+
+DEFAULT_HANDLER = "sagemaker_inference.default_handler_service"
+DEFAULT_MAX_REQUEST_SIZE = 6553500  # MMS's default, in bytes
+MIB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message names the setting and the value."""
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name}={raw!r}: expected true or false")
+
+
+def _int(name: str, raw: str, minimum: int = 0) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r}: must be at least {minimum}")
+    return value
+
+
+def _float(name: str, raw: str, minimum: float = 0.0) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r}: must be at least {minimum}")
+    return value
+
+
+def _megabytes(name: str, raw: str) -> int:
+    return _int(name, raw, minimum=1) * MIB
+
+
+def _bytes(name: str, raw: str) -> int:
+    return _int(name, raw, minimum=1)
+
+
+_LOG_LEVELS = {"CRITICAL": 50, "FATAL": 50, "ERROR": 40, "WARN": 30, "WARNING": 30, "INFO": 20, "DEBUG": 10}
+
+
+def parse_log_level(name: str, raw: str) -> int:
+    """Accept level names (``info``) and numbers (``20``), as SageMaker containers set both."""
+    text = raw.strip().upper()
+    if text in _LOG_LEVELS:
+        return _LOG_LEVELS[text]
+    if text.isdigit():
+        return int(text)
+    raise ConfigError(f"{name}={raw!r}: expected a log level name (debug, info, ...) or number")
+
+
+def available_cpus() -> int:
+    """CPUs this process may really use: affinity mask, then the cgroup v2/v1 CPU quota."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        count = min(count, max(1, int(quota + 0.999)))
+    return max(1, count)
+
+
+def _cgroup_cpu_quota() -> Optional[float]:
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+            quota_us = int(f.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+            period_us = int(f.read())
+        return None if quota_us <= 0 else quota_us / period_us
+    except (OSError, ValueError):
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Setting:
+    field: str
+    env: tuple[str, ...]
+    parse: Callable[[str, str], Any]
+
+
+# Precedence: first name present wins. Units are converted by the parser, so
+# SAGEMAKER_MAX_PAYLOAD_IN_MB (MB) and MMS_MAX_REQUEST_SIZE (bytes) land in one field.
+_SETTINGS = (
+    _Setting("port", ("SAGEMAKER_BIND_TO_PORT",), lambda n, v: _int(n, v, minimum=0)),
+    _Setting("workers", ("SAGEMAKER_MODEL_SERVER_WORKERS", "MMS_DEFAULT_WORKERS_PER_MODEL"),
+             lambda n, v: _int(n, v, minimum=1)),
+    _Setting("response_timeout", ("SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS", "SAGEMAKER_MODEL_SERVER_TIMEOUT",
+                                  "MMS_DEFAULT_RESPONSE_TIMEOUT_SECONDS", "TS_DEFAULT_RESPONSE_TIMEOUT"),
+             lambda n, v: _float(n, v, minimum=0.001)),
+    _Setting("startup_timeout", ("SAGEMAKER_STARTUP_TIMEOUT",), lambda n, v: _float(n, v, minimum=0.001)),
+    _Setting("max_request_size", ("SAGEMAKER_MAX_PAYLOAD_IN_MB",), _megabytes),
+    _Setting("max_request_size", ("SAGEMAKER_MAX_REQUEST_SIZE", "MMS_MAX_REQUEST_SIZE", "TS_MAX_REQUEST_SIZE"),
+             _bytes),
+    _Setting("batch_size", ("SAGEMAKER_TS_BATCH_SIZE", "SAGEMAKER_BATCH_SIZE", "MMS_BATCH_SIZE"),
+             lambda n, v: _int(n, v, minimum=1)),
+    _Setting("max_batch_delay", ("SAGEMAKER_TS_MAX_BATCH_DELAY", "SAGEMAKER_MAX_BATCH_DELAY", "MMS_MAX_BATCH_DELAY"),
+             lambda n, v: _float(n, v, minimum=0.0)),
+    _Setting("job_queue_size", ("SAGEMAKER_MODEL_JOB_QUEUE_SIZE", "MMS_JOB_QUEUE_SIZE"),
+             lambda n, v: _int(n, v, minimum=1)),
+    _Setting("multi_model", ("SAGEMAKER_MULTI_MODEL",), lambda n, v: v.strip().lower() == "true"),
+    _Setting("handler", ("SAGEMAKER_HANDLER",), lambda n, v: v.strip()),
+    _Setting("log_level", ("SAGEMAKER_CONTAINER_LOG_LEVEL",), parse_log_level),
+    _Setting("access_log", ("SAGEMAKER_ACCESS_LOG",), _bool),
+    _Setting("memory_limit_mb", ("SAGEMAKER_MODEL_MEMORY_LIMIT_MB",), lambda n, v: _int(n, v, minimum=1)),
+    _Setting("mme_lru_eviction", ("SAGEMAKER_MME_LRU_EVICTION",), _bool),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerConfig:
+    """Everything the server needs to know, validated. Build with ``from_env`` (+ ``replace``)."""
+
+    host: str = "0.0.0.0"
+    port: int = 8080
+    base_dir: str = "/opt/ml"
+    model_dir: str = ""
+    model_name: str = "model"
+    handler: str = DEFAULT_HANDLER
+    workers: Optional[int] = None
+    response_timeout: float = 60.0
+    startup_timeout: float = 600.0
+    max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
+    batch_size: int = 1
+    max_batch_delay: float = 100.0  # milliseconds, as MMS/TorchServe
+    job_queue_size: int = 1000
+    multi_model: bool = False
+    model_root: str = ""
+    log_level: int = 20
+    access_log: bool = False
+    memory_limit_mb: Optional[int] = None
+    mme_lru_eviction: bool = False
+    python: str = ""  # interpreter for workers; empty = the server's own
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> ServerConfig:
+        """Read every setting from ``environ``; keyword overrides (CLI flags) win when not None."""
+        values: dict[str, Any] = {}
+        for setting in _SETTINGS:
+            if setting.field in values:
+                continue
+            for name in setting.env:
+                raw = environ.get(name)
+                if raw is not None and raw.strip() != "":
+                    values[setting.field] = setting.parse(name, raw)
+                    break
+        values["base_dir"] = environ.get("SAGEMAKER_BASE_DIR") or "/opt/ml"
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values).resolved()
+
+    def resolved(self) -> ServerConfig:
+        """Fill derived defaults (paths under ``base_dir``, worker count) and validate."""
+        changes: dict[str, Any] = {}
+        if not self.model_dir:
+            changes["model_dir"] = os.path.join(self.base_dir, "models" if self.multi_model else "model")
+        if not self.model_root:
+            changes["model_root"] = os.path.join(self.base_dir, "models")
+        if self.workers is None:
+            changes["workers"] = available_cpus()
+        config = dataclasses.replace(self, **changes) if changes else self
+        if not 0 <= config.port <= 65535:
+            raise ConfigError(f"port {config.port}: must be between 0 and 65535")
+        if config.batch_size < 1:
+            raise ConfigError(f"batch size {config.batch_size}: must be at least 1")
+        return config
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or 1
+
+    @property
+    def max_payload_mb(self) -> int:
+        """What ``/execution-parameters`` reports: the limit rounded down to whole MB (at least 1)."""
+        return max(1, self.max_request_size // MIB)

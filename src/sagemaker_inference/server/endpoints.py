@@ -1,0 +1,96 @@
+"""The endpoints of the SageMaker hosting contract: ``/ping``, ``/invocations``,
+``/execution-parameters`` and ``/models/{name}/invoke``. Management endpoints (multi-model
+mode) live in ``management.py``.
+
+``/ping`` is answered here, from registry state, never queued behind inference.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Callable
+from urllib.parse import parse_qsl
+
+from sagemaker_inference.server.http.protocol import next_request_id
+from sagemaker_inference.server.workers.pool import Inference
+from sagemaker_inference.server.workers.protocol import Request
+
+if TYPE_CHECKING:
+    from sagemaker_inference.server.app import App
+    from sagemaker_inference.server.http.protocol import Exchange
+
+TARGET_MODEL_HEADER = b"x-amzn-sagemaker-target-model"
+HEALTHY = {"status": "Healthy"}
+UNHEALTHY = {"status": "Unhealthy"}
+
+
+def ping(app: App, exchange: Exchange, params: dict[str, str]) -> None:
+    if app.config.multi_model or app.registry.healthy and app.registry.models:
+        exchange.respond_json(200, HEALTHY)
+    else:
+        exchange.respond_json(503, UNHEALTHY)
+
+
+def invocations(app: App, exchange: Exchange, params: dict[str, str]) -> None:
+    request = exchange.request
+    assert request is not None
+    query = parse_qsl(request.query.decode("latin-1"), keep_blank_values=True) if request.query else []
+    name = request.header(TARGET_MODEL_HEADER) if app.config.multi_model else None
+    target = name.decode("utf-8", "replace") if name else dict(query).get("model_name", "")
+    _infer(app, exchange, target, query)
+
+
+def invoke(app: App, exchange: Exchange, params: dict[str, str]) -> None:
+    request = exchange.request
+    assert request is not None
+    query = parse_qsl(request.query.decode("latin-1"), keep_blank_values=True) if request.query else []
+    _infer(app, exchange, params["name"], query)
+
+
+def _infer(app: App, exchange: Exchange, target: str, query: list[tuple[str, str]]) -> None:
+    registry = app.registry
+    if not target:
+        if app.config.multi_model or len(registry.models) != 1:
+            exchange.respond_error(400, "BadRequestException", "Parameter model_name is required.")
+            return
+        target = next(iter(registry.models))
+    model = registry.get(target)
+    if model is None:
+        if target in registry.models and not app.config.multi_model:
+            exchange.respond_error(503, "ServiceUnavailableException", f"Model {target} is not ready yet.")
+        else:
+            exchange.respond_error(404, "ModelNotFoundException", f"Model not found: {target}")
+        return
+    request = exchange.request
+    assert request is not None
+    exchange.request_id = request_id = next_request_id()
+    params = [(k.encode(), v.encode()) for k, v in query]
+    item = Inference(Request(request_id, request.headers, params, request.body), exchange, time.monotonic())
+    model.last_used = item.arrived
+    if not model.group.submit(item):
+        exchange.respond_error(503, "ServiceUnavailableException",
+                               f"No worker is available to serve request for model: {target}. "
+                               "Consider increasing job queue size.")
+
+
+def execution_parameters(app: App, exchange: Exchange, params: dict[str, str]) -> None:
+    config = app.config
+    exchange.respond_json(200, {
+        "MaxConcurrentTransforms": config.worker_count * max(1, config.batch_size),
+        "BatchStrategy": "MULTI_RECORD" if config.batch_size > 1 else "SINGLE_RECORD",
+        "MaxPayloadInMB": config.max_payload_mb,
+    })
+
+
+def table(multi_model: bool) -> dict[str, Callable[[App, Exchange, dict[str, str]], None]]:
+    endpoints: dict[str, Callable[[App, Exchange, dict[str, str]], None]] = {
+        "ping": ping,
+        "invocations": invocations,
+        "invoke": invoke,
+        "execution_parameters": execution_parameters,
+    }
+    if multi_model:
+        from sagemaker_inference.server import management
+
+        endpoints.update(management.table())
+    return endpoints

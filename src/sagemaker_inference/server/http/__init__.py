@@ -1,0 +1,1 @@
+"""HTTP/1.1: a sans-IO request assembler over httptools and the asyncio protocol that drives it."""

@@ -1,0 +1,162 @@
+"""Sans-IO request assembly: bytes in, complete requests (or a fatal error) out.
+
+httptools (llhttp) does the parsing; this module turns its callbacks into ``HTTPRequest`` objects
+and enforces our limits while bytes arrive: a body over ``max_body`` is refused as soon as the
+declared ``Content-Length`` or the streamed chunked size passes it (413), without buffering the
+rest; oversized or malformed heads are 400/431. After an error the connection must be closed:
+the byte stream can no longer be trusted, so ``feed`` returns nothing more.
+
+Pipelining: one ``feed`` can complete several requests; they come back in order.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import httptools
+
+MAX_HEAD_BYTES = 64 * 1024
+
+
+class HTTPRequest:
+    """One complete request. Header names keep the case the client sent (handlers rely on it)."""
+
+    __slots__ = ("method", "path", "query", "headers", "body", "keep_alive", "expect_continue")
+
+    def __init__(self, method: bytes, path: bytes, query: bytes, headers: list[tuple[bytes, bytes]],
+                 body: bytes, keep_alive: bool):
+        self.method, self.path, self.query = method, path, query
+        self.headers, self.body, self.keep_alive = headers, body, keep_alive
+        self.expect_continue = False
+
+    def header(self, name: bytes) -> Optional[bytes]:
+        """The last value of a header, matched case-insensitively (``name`` in lower case)."""
+        found = None
+        for key, value in self.headers:
+            if key.lower() == name:
+                found = value
+        return found
+
+
+class ContinueRequested:
+    """The client sent ``Expect: 100-continue`` and the declared size is within the limit."""
+
+    __slots__ = ()
+
+
+class ParseError:
+    """The request cannot be served; answer ``status`` with ``message`` and close the connection."""
+
+    __slots__ = ("status", "message")
+
+    def __init__(self, status: int, message: str):
+        self.status, self.message = status, message
+
+    def __repr__(self) -> str:
+        return f"ParseError({self.status}, {self.message!r})"
+
+
+Event = Union[HTTPRequest, ContinueRequested, ParseError]
+
+
+class _Refused(Exception):
+    """Raised inside a parser callback to stop parsing; carries the error to report."""
+
+    def __init__(self, error: ParseError):
+        self.error = error
+
+
+class RequestAssembler:
+    """Feed bytes, get events. One instance per connection."""
+
+    def __init__(self, max_body: int, max_head: int = MAX_HEAD_BYTES):
+        self._parser = httptools.HttpRequestParser(self)
+        self._max_body, self._max_head = max_body, max_head
+        self._events: list[Event] = []
+        self._failed = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_bytes = 0
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._expect_continue = False
+
+    @property
+    def idle(self) -> bool:
+        """True between requests: no partial request has been received."""
+        return not self._url and not self._headers and not self._body
+
+    def feed(self, data: bytes) -> list[Event]:
+        if self._failed:
+            return []
+        try:
+            self._parser.feed_data(data)
+        except _Refused as refused:
+            self._fail(refused.error)
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            self._fail(cause.error if isinstance(cause, _Refused) else ParseError(400, "Invalid HTTP message."))
+        except httptools.HttpParserUpgrade:
+            pass  # no protocol upgrades here: the request was complete and is answered normally
+        except httptools.HttpParserError:
+            self._fail(ParseError(400, "Invalid HTTP message."))
+        events, self._events = self._events, []
+        return events
+
+    def _fail(self, error: ParseError) -> None:
+        self._failed = True
+        self._events.append(error)
+
+    # -- httptools callbacks ---------------------------------------------------------------------
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._head_bytes += len(url)
+        if self._head_bytes > self._max_head:
+            raise _Refused(ParseError(414, "Request URI too long."))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value)
+        if self._head_bytes > self._max_head:
+            raise _Refused(ParseError(431, "Request header fields too large."))
+        if b"\0" in name or b"\0" in value:
+            raise _Refused(ParseError(400, "Invalid HTTP message."))
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        declared = None
+        for name, value in self._headers:
+            lower = name.lower()
+            if lower == b"content-length":
+                declared = value
+            elif lower == b"expect" and value.strip().lower() == b"100-continue":
+                self._expect_continue = True
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                raise _Refused(ParseError(400, "Invalid Content-Length.")) from None
+            if size > self._max_body:
+                raise _Refused(ParseError(413, f"Request body of {size} bytes exceeds the limit of "
+                                               f"{self._max_body} bytes."))
+        if self._expect_continue:
+            self._events.append(ContinueRequested())
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > self._max_body:
+            raise _Refused(ParseError(413, f"Request body exceeds the limit of {self._max_body} bytes."))
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        url = self._url
+        path, _, query = url.partition(b"?")
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        request = HTTPRequest(self._parser.get_method(), path, query, self._headers, body,
+                              self._parser.should_keep_alive())
+        request.expect_continue = self._expect_continue
+        self._events.append(request)
+        self._reset()

@@ -1,0 +1,165 @@
+"""The asyncio adapter: bytes from a socket into the assembler, requests to the app, responses
+back in request order.
+
+Pipelining: every request gets an ``Exchange`` in the connection's FIFO as soon as it is parsed;
+responses may complete in any order (different workers) but are written strictly from the head.
+Reading pauses while too many responses are outstanding or the transport's buffer is full, so a
+client that pipelines without reading cannot grow our memory.
+
+A ``ParseError`` is answered, then the connection is closed: the byte stream cannot be trusted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Optional
+
+from sagemaker_inference.server.http import response as r
+from sagemaker_inference.server.http.parser import ContinueRequested, HTTPRequest, ParseError, RequestAssembler
+
+if TYPE_CHECKING:
+    from sagemaker_inference.server.app import App
+    from sagemaker_inference.server.workers.protocol import Response
+
+MAX_OUTSTANDING = 64
+
+_ID_PREFIX = b"%08x-%04x-4%03x-%04x-" % (
+    int.from_bytes(os.urandom(4), "big"), int.from_bytes(os.urandom(2), "big"),
+    int.from_bytes(os.urandom(2), "big") & 0xFFF, 0x8000 | (int.from_bytes(os.urandom(2), "big") & 0x3FFF))
+_counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
+
+
+def next_request_id() -> bytes:
+    """UUID-shaped and unique per server run, without a syscall per request (uuid4 costs one)."""
+    return b"%s%012x" % (_ID_PREFIX, next(_counter) & 0xFFFFFFFFFFFF)
+
+
+class Exchange:
+    """One request and, once known, its response bytes."""
+
+    __slots__ = ("connection", "request", "request_id", "data", "close", "cancelled")
+
+    def __init__(self, connection: HTTPConnection, request: Optional[HTTPRequest]):
+        self.connection = connection
+        self.request = request
+        self.request_id = b""
+        self.data: Optional[bytes] = None
+        self.close = False
+        self.cancelled = False
+
+    @property
+    def keep_alive(self) -> bool:
+        return self.request is not None and self.request.keep_alive and not self.connection.app.draining
+
+    def respond(self, data: bytes, close: bool = False) -> None:
+        if self.data is not None:
+            return
+        self.data = data
+        self.close = close or not self.keep_alive
+        self.connection.flush()
+
+    def respond_json(self, status: int, payload: object) -> None:
+        self.respond(r.render_json(status, payload, keep_alive=self.keep_alive))
+
+    def respond_error(self, status: int, error_type: str, message: str,
+                      extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+        self.respond(r.render_error(status, error_type, message, keep_alive=self.keep_alive, extra=extra))
+
+    def deliver(self, response: Response) -> None:
+        """An inference result from a worker (the pool's ``Sink`` contract)."""
+        keep_alive = self.keep_alive
+        self.respond(r.render(response.status, response.reason, response.headers, response.body,
+                              keep_alive=keep_alive, request_id=self.request_id), close=not keep_alive)
+
+
+class HTTPConnection(asyncio.Protocol):
+    def __init__(self, app: App):
+        self.app = app
+        self.assembler = RequestAssembler(app.config.max_request_size)
+        self.transport: Optional[asyncio.Transport] = None
+        self.outstanding: deque[Exchange] = deque()
+        self.partial_since: Optional[float] = None
+        self._reading_paused = False
+        self._writing_paused = False
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.app.connections.add(self)
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self.closed = True
+        self.app.connections.discard(self)
+        for exchange in self.outstanding:
+            exchange.cancelled = True
+        self.outstanding.clear()
+
+    def data_received(self, data: bytes) -> None:
+        for event in self.assembler.feed(data):
+            if isinstance(event, HTTPRequest):
+                exchange = Exchange(self, event)
+                self.outstanding.append(exchange)
+                self.app.handle(exchange)
+            elif isinstance(event, ContinueRequested):
+                if not self.outstanding and self.transport is not None:
+                    self.transport.write(r.CONTINUE)
+            elif isinstance(event, ParseError):
+                self._refuse(event)
+                return
+        if self.assembler.idle:
+            self.partial_since = None
+        elif self.partial_since is None:
+            self.partial_since = time.monotonic()
+        if len(self.outstanding) >= MAX_OUTSTANDING:
+            self._pause_reading()
+
+    def _refuse(self, error: ParseError) -> None:
+        exchange = Exchange(self, None)
+        self.outstanding.append(exchange)
+        self._pause_reading()
+        error_type = "RequestEntityTooLargeException" if error.status == 413 else "BadRequestException"
+        exchange.respond(r.render_error(error.status, error_type, error.message, keep_alive=False), close=True)
+
+    def flush(self) -> None:
+        transport = self.transport
+        outstanding = self.outstanding
+        if transport is None or self.closed:
+            return
+        while outstanding and outstanding[0].data is not None:
+            exchange = outstanding.popleft()
+            transport.write(exchange.data)  # type: ignore[arg-type]
+            if exchange.close:
+                self.close()
+                return
+        if self._reading_paused and len(outstanding) < MAX_OUTSTANDING // 2 and not self._writing_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+
+    def close(self) -> None:
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            for exchange in self.outstanding:
+                exchange.cancelled = True
+            self.outstanding.clear()
+            self.transport.close()
+
+    def close_if_idle(self) -> None:
+        if not self.outstanding and self.assembler.idle:
+            self.close()
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self.flush()

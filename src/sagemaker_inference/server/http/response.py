@@ -1,0 +1,66 @@
+"""Rendering responses to bytes. Everything constant is precomputed: this runs per request."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from http import HTTPStatus
+
+# Sent on every response MMS builds; clients and proxies may rely on them not caching.
+NO_CACHE = (b"Pragma: no-cache\r\nCache-Control: no-cache; no-store, must-revalidate, private\r\n"
+            b"Expires: Thu, 01 Jan 1970 00:00:00 UTC\r\n")
+KEEP_ALIVE = b"connection: keep-alive\r\n\r\n"
+CLOSE = b"connection: close\r\n\r\n"
+JSON = b"application/json"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+_PHRASES = {s.value: s.phrase.encode() for s in HTTPStatus}
+_PHRASES[210] = b"Partial Success"
+_STATUS_LINES: dict[tuple[int, bytes], bytes] = {}
+
+
+def phrase(status: int) -> bytes:
+    return _PHRASES.get(status, b"")
+
+
+def _status_line(status: int, reason: bytes) -> bytes:
+    key = (status, reason)
+    line = _STATUS_LINES.get(key)
+    if line is None:
+        line = b"HTTP/1.1 %d %s\r\n" % (status, reason)
+        if len(_STATUS_LINES) < 512:
+            _STATUS_LINES[key] = line
+    return line
+
+
+def render(status: int, reason: bytes, headers: Sequence[tuple[bytes, bytes]], body: bytes, *,
+           keep_alive: bool, request_id: bytes = b"") -> bytes:
+    """The whole response. ``reason`` is sent verbatim (MMS sends a handler's empty phrase empty)."""
+    parts = [_status_line(status, reason)]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    if request_id:
+        parts += (b"x-request-id: ", request_id, b"\r\n")
+    parts += (NO_CACHE, b"content-length: %d\r\n" % len(body), KEEP_ALIVE if keep_alive else CLOSE, body)
+    return b"".join(parts)
+
+
+def json_body(payload: object) -> bytes:
+    """MMS's JSON layout: two-space indent and a trailing newline."""
+    return (json.dumps(payload, indent=2) + "\n").encode()
+
+
+def error_body(status: int, error_type: str, message: str) -> bytes:
+    return json_body({"code": status, "type": error_type, "message": message})
+
+
+def render_json(status: int, payload: object, *, keep_alive: bool, request_id: bytes = b"",
+                extra: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
+    return render(status, phrase(status), [(b"content-type", JSON), *extra], json_body(payload),
+                  keep_alive=keep_alive, request_id=request_id)
+
+
+def render_error(status: int, error_type: str, message: str, *, keep_alive: bool, request_id: bytes = b"",
+                 extra: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
+    return render(status, phrase(status), [(b"content-type", JSON), *extra], error_body(status, error_type, message),
+                  keep_alive=keep_alive, request_id=request_id)

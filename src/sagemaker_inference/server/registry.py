@@ -1,0 +1,128 @@
+"""The models this server knows, and the state each is in.
+
+A model is ``LOADING`` from the moment its name is taken (so a second load of the same name is a
+conflict, not a race), ``READY`` once every worker has loaded it, ``UNLOADING`` while its workers
+drain and stop (new requests for it get 404 from then on). A failed load removes the name again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from typing import Callable, Optional
+
+from sagemaker_inference.server.config import ServerConfig
+from sagemaker_inference.server.workers.pool import ModelSpec, Worker, WorkerGroup
+
+logger = logging.getLogger("sagemaker_inference.server")
+
+
+class ModelState(enum.Enum):
+    LOADING = "LOADING"
+    READY = "READY"
+    UNLOADING = "UNLOADING"
+
+
+class LoadError(Exception):
+    """A model could not be loaded; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, error_type: str, message: str):
+        super().__init__(message)
+        self.status, self.error_type, self.message = status, error_type, message
+
+
+class Model:
+    __slots__ = ("name", "url", "spec", "group", "state", "loaded_at_startup", "registered_at", "last_used",
+                 "memory_estimate")
+
+    def __init__(self, name: str, url: str, group: WorkerGroup, loaded_at_startup: bool):
+        self.name, self.url, self.group = name, url, group
+        self.spec = group.spec
+        self.state = ModelState.LOADING
+        self.loaded_at_startup = loaded_at_startup
+        self.registered_at = time.time()
+        self.last_used = time.monotonic()
+        self.memory_estimate = 0
+
+    def describe(self) -> dict[str, object]:
+        spec = self.spec
+        return {
+            "modelName": self.name,
+            "modelUrl": self.url,
+            "runtime": "python",
+            "minWorkers": spec.workers,
+            "maxWorkers": spec.workers,
+            "batchSize": spec.batch_size,
+            "maxBatchDelay": int(spec.max_batch_delay * 1000),
+            "loadedAtStartup": self.loaded_at_startup,
+            "status": self.state.value,
+            "workers": self.group.describe(),
+        }
+
+
+class ModelRegistry:
+    def __init__(self, config: ServerConfig, children: dict[int, Worker],
+                 on_change: Callable[[], None] = lambda: None):
+        self.config = config
+        self.children = children
+        self.models: dict[str, Model] = {}
+        self.on_change = on_change
+
+    def spec(self, name: str, model_dir: str, *, handler: Optional[str] = None, workers: Optional[int] = None,
+             batch_size: Optional[int] = None, max_batch_delay_ms: Optional[float] = None,
+             response_timeout: Optional[float] = None) -> ModelSpec:
+        """A spec with the server's defaults for whatever the caller leaves out."""
+        c = self.config
+        return ModelSpec(name, model_dir, handler or c.handler, workers or c.worker_count,
+                         batch_size or c.batch_size,
+                         (c.max_batch_delay if max_batch_delay_ms is None else max_batch_delay_ms) / 1000.0,
+                         response_timeout or c.response_timeout, c.job_queue_size)
+
+    def get(self, name: str) -> Optional[Model]:
+        model = self.models.get(name)
+        return model if model is not None and model.state == ModelState.READY else None
+
+    @property
+    def healthy(self) -> bool:
+        """Every model loaded and at least one worker of each alive."""
+        return all(m.state == ModelState.READY and m.group.healthy for m in self.models.values())
+
+    async def load(self, spec: ModelSpec, url: str, *, at_startup: bool = False) -> Model:
+        """Take the name, start the workers, wait until all loaded; ``LoadError`` otherwise."""
+        if spec.name in self.models:
+            raise LoadError(409, "ConflictStatusException", f"Model {spec.name} is already registered.")
+        group = WorkerGroup(spec, python=self.config.python, children=self.children, log_level=self.config.log_level,
+                            on_change=lambda g: self.on_change())
+        model = self.models[spec.name] = Model(spec.name, url, group, at_startup)
+        started = time.monotonic()
+        try:
+            ok = await group.start()
+        except BaseException:
+            self.models.pop(spec.name, None)
+            await group.stop()
+            raise
+        if not ok:
+            self.models.pop(spec.name, None)
+            await group.stop()
+            reason = group.load_error or "a worker exited while loading"
+            raise LoadError(507 if group.load_status == 507 else 500, "InternalServerException", f"Failed to start workers: {reason}")
+        model.state = ModelState.READY
+        logger.debug("model %r ready in %.2f s", spec.name, time.monotonic() - started)
+        self.on_change()
+        return model
+
+    async def unload(self, name: str, drain_timeout: float) -> None:
+        model = self.models.get(name)
+        if model is None or model.state != ModelState.READY:
+            raise LoadError(404, "ModelNotFoundException", f"Model not found: {name}")
+        model.state = ModelState.UNLOADING
+        try:
+            await model.group.stop(drain_timeout)
+        finally:
+            self.models.pop(name, None)
+            self.on_change()
+
+    async def stop_all(self, drain_timeout: float) -> None:
+        await asyncio.gather(*(m.group.stop(drain_timeout) for m in list(self.models.values())))

@@ -1,0 +1,452 @@
+"""The frontend's side of a model's worker processes: spawn, dispatch, time out, restart.
+
+Theory. Each worker runs batches strictly in the order it receives them, so a worker's in-flight
+batches form a FIFO whose head is the one running. That gives simple, safe failure rules:
+
+* reply: it answers the head; the next batch becomes the head and its clock starts;
+* the worker dies: the head fails (500 ``Worker died.``); the batches behind it never started, so
+  they go back to the front of the model queue and another worker runs them;
+* the head runs past the response timeout: it fails (504), the worker is killed and replaced,
+  the batches behind it are re-queued as above.
+
+Several batches may be in flight per worker (``pipeline``): under load the worker then reads
+many frames with one syscall and answers them with one write, which is where most of the
+per-request cost of a process hand-off goes. A queued request that finds no worker within the
+response timeout is answered 504 rather than waiting forever (MMS waits forever).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections import deque
+from typing import Callable, Optional, Protocol
+
+from sagemaker_inference.server import batching
+from sagemaker_inference.server.http.response import JSON, error_body, phrase
+from sagemaker_inference.server.workers import protocol as p
+
+logger = logging.getLogger("sagemaker_inference.server")
+
+WORKER_FD = 3  # where the worker finds its socket
+SWEEP_PERIOD = 0.25
+
+
+def restart_delay(failures: int, base: float = 0.1, cap: float = 10.0) -> float:
+    """Seconds before restarting after ``failures`` consecutive worker deaths: 0.1, 0.2, 0.4 ... 10."""
+    return 0.0 if failures <= 0 else min(cap, base * (2 ** (failures - 1)))
+
+
+def error_response(status: int, error_type: str, message: str) -> p.Response:
+    return p.Response(status, phrase(status), [(b"content-type", JSON)], error_body(status, error_type, message))
+
+
+class Sink(Protocol):
+    """Where an inference's response goes (an HTTP exchange); ``cancelled`` if the client left."""
+
+    cancelled: bool
+
+    def deliver(self, response: p.Response) -> None: ...
+
+
+class Inference:
+    """One request waiting for its model."""
+
+    __slots__ = ("request", "sink", "arrived")
+
+    def __init__(self, request: p.Request, sink: Sink, arrived: float):
+        self.request, self.sink, self.arrived = request, sink, arrived
+
+
+class _InFlight:
+    __slots__ = ("batch_id", "items")
+
+    def __init__(self, batch_id: int, items: list[Inference]):
+        self.batch_id, self.items = batch_id, items
+
+
+class ModelSpec:
+    """What a group of workers serves; built by the registry from the config or a load request."""
+
+    __slots__ = ("name", "model_dir", "handler", "workers", "batch_size", "max_batch_delay", "response_timeout",
+                 "queue_size")
+
+    def __init__(self, name: str, model_dir: str, handler: str, workers: int, batch_size: int = 1,
+                 max_batch_delay: float = 0.1, response_timeout: float = 60.0, queue_size: int = 1000):
+        self.name, self.model_dir, self.handler, self.workers = name, model_dir, handler, workers
+        self.batch_size, self.max_batch_delay = batch_size, max_batch_delay
+        self.response_timeout, self.queue_size = response_timeout, queue_size
+
+
+class WorkerState(enum.Enum):
+    STARTING = "STARTING"
+    READY = "READY"
+    STOPPING = "STOPPING"
+    DEAD = "DEAD"
+
+
+class Worker(asyncio.Protocol):
+    """One worker process, seen from the frontend: its socket, its in-flight batches."""
+
+    def __init__(self, group: WorkerGroup, index: int):
+        self.group, self.index = group, index
+        self.state = WorkerState.STARTING
+        self.pid = 0
+        self.started_at = time.time()
+        self.inflight: deque[_InFlight] = deque()
+        self.head_started = 0.0
+        self.outbox: list[bytes] = []
+        self.timed_out = False
+        self._reader = p.FrameReader()
+        self._transport: Optional[asyncio.Transport] = None
+        self._next_batch_id = 0
+
+    @property
+    def label(self) -> str:
+        return f"model {self.group.spec.name!r} worker {self.index} (pid {self.pid})"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def spawn(self, python: str, env: dict[str, str]) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            argv = [python, "-m", "sagemaker_inference.server.workers.process", "--fd", str(WORKER_FD),
+                    "--model-name", self.group.spec.name, "--log-level", str(self.group.log_level)]
+            self.pid = os.posix_spawn(python, argv, env,
+                                      file_actions=[(os.POSIX_SPAWN_DUP2, theirs.fileno(), WORKER_FD)])
+        finally:
+            theirs.close()
+        self.group.children[self.pid] = self
+        loop = asyncio.get_running_loop()
+        await loop.create_connection(lambda: self, sock=ours)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        spec = self.group.spec
+        transport.write(p.encode(p.Load(spec.name, spec.model_dir, spec.handler, spec.batch_size, -1)))
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            messages = self._reader.feed(data)
+        except p.ProtocolError as exc:
+            logger.error("%s sent an invalid message (%s); replacing it", self.label, exc)
+            self.kill()
+            return
+        for message in messages:
+            if isinstance(message, (p.Reply, p.BatchFailed)):
+                self.group.on_reply(self, message)
+            elif isinstance(message, p.Loaded):
+                self.group.on_loaded(self, message)
+        self.group.schedule_pump()
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self._transport = None
+        previous, self.state = self.state, WorkerState.DEAD
+        self.group.on_worker_lost(self, previous)
+
+    def send(self, items: list[Inference]) -> None:
+        self._next_batch_id += 1
+        if not self.inflight:
+            self.head_started = time.monotonic()
+        self.inflight.append(_InFlight(self._next_batch_id, items))
+        self.outbox.append(p.encode_batch(self._next_batch_id, [i.request for i in items]))
+
+    def flush(self) -> None:
+        if self._transport is not None:
+            data = self.outbox[0] if len(self.outbox) == 1 else b"".join(self.outbox)
+            self._transport.write(data)
+        self.outbox.clear()
+
+    def close(self) -> None:
+        """Ask the worker to exit: it sees end-of-file after its current batch."""
+        self.state = WorkerState.STOPPING if self.state != WorkerState.DEAD else self.state
+        if self._transport is not None:
+            self._transport.close()
+
+    def kill(self) -> None:
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self._transport is not None:
+            self._transport.abort()
+
+    def poll_exit(self) -> bool:
+        """Reap this worker if it has exited; True once it is gone."""
+        if self.pid not in self.group.children:
+            return True
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            self.group.children.pop(self.pid, None)
+            return True
+        if pid == 0:
+            return False
+        self.group.children.pop(self.pid, None)
+        self.on_exit(status)
+        return True
+
+    def on_exit(self, status: int) -> None:
+        """Called by the reaper with the raw wait status."""
+        if os.WIFSIGNALED(status):
+            how = f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        else:
+            how = f"exit code {os.WEXITSTATUS(status)}"
+        level = logging.DEBUG if self.state == WorkerState.STOPPING or how == "exit code 0" else logging.WARNING
+        logger.log(level, "%s ended: %s", self.label, how)
+
+
+class WorkerGroup:
+    """All the workers of one model, the model's queue, and the dispatch between them."""
+
+    def __init__(self, spec: ModelSpec, *, python: str = "", env: Optional[dict[str, str]] = None,
+                 children: Optional[dict[int, Worker]] = None, log_level: int = logging.INFO,
+                 on_change: Callable[[WorkerGroup], None] = lambda group: None):
+        self.spec = spec
+        self.python = python or sys.executable
+        self.env = dict(os.environ if env is None else env)
+        self.children: dict[int, Worker] = {} if children is None else children
+        self.on_change = on_change
+        self.log_level = log_level
+        self.queue: deque[Inference] = deque()
+        self.workers: list[Worker] = []
+        self.failures = 0
+        self.load_error: Optional[str] = None
+        self.load_status = 500
+        self.ever_ready = False
+        self.stopping = False
+        self._pipeline = 16 if spec.batch_size == 1 else 2
+        self._batch_timer: Optional[asyncio.TimerHandle] = None
+        self._pump_scheduled = False
+        self._sweeper: Optional[asyncio.TimerHandle] = None
+        self._loaded: Optional[asyncio.Future[bool]] = None
+        self._restarts: set[asyncio.TimerHandle] = set()
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+
+    # -- state ----------------------------------------------------------------------------------
+
+    @property
+    def ready_workers(self) -> list[Worker]:
+        return [w for w in self.workers if w.state == WorkerState.READY]
+
+    @property
+    def healthy(self) -> bool:
+        return any(w.state == WorkerState.READY for w in self.workers)
+
+    @property
+    def pending(self) -> int:
+        return len(self.queue) + sum(len(b.items) for w in self.workers for b in w.inflight)
+
+    # -- start and stop -------------------------------------------------------------------------
+
+    async def start(self) -> bool:
+        """Spawn every worker; True once all loaded, False as soon as one fails to load."""
+        self._loop = asyncio.get_running_loop()
+        self._loaded = self._loop.create_future()
+        self._sweeper = self._loop.call_later(SWEEP_PERIOD, self._sweep)
+        self.workers = [Worker(self, i) for i in range(self.spec.workers)]
+        await asyncio.gather(*(w.spawn(self.python, self.env) for w in self.workers))
+        return await self._loaded
+
+    async def stop(self, drain_timeout: float = 0.0) -> None:
+        """Let queued and in-flight requests finish (up to ``drain_timeout``), then end every worker."""
+        deadline = time.monotonic() + drain_timeout
+        while self.pending and time.monotonic() < deadline and self.healthy:
+            await asyncio.sleep(0.02)
+        self.stopping = True
+        for handle in (self._batch_timer, self._sweeper, *self._restarts):
+            if handle is not None:
+                handle.cancel()
+        self._restarts.clear()
+        for item in self.queue:
+            item.sink.deliver(error_response(503, "ServiceUnavailableException",
+                                             f"Model {self.spec.name} is being stopped."))
+        self.queue.clear()
+        for worker in self.workers:
+            worker.close()
+        deadline = time.monotonic() + 5.0
+        while not all([w.poll_exit() for w in self.workers]) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for worker in self.workers:
+            if not worker.poll_exit():
+                worker.kill()
+        if self._loaded is not None and not self._loaded.done():
+            self._loaded.set_result(False)
+
+    def _spawn_replacement(self, index: int) -> None:
+        if self.stopping:
+            return
+        worker = Worker(self, index)
+        self.workers[index] = worker
+        assert self._loop is not None
+        task = self._loop.create_task(worker.spawn(self.python, self.env))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception() and logger.error(
+            "could not start %s: %s", worker.label, t.exception()))
+
+    # -- worker events --------------------------------------------------------------------------
+
+    def on_loaded(self, worker: Worker, message: p.Loaded) -> None:
+        if message.status != 200:
+            self.load_error, self.load_status = message.message, message.status
+            logger.error("model %r: worker %d failed to load: %s", self.spec.name, worker.index, message.message)
+            worker.kill()
+            return
+        worker.state = WorkerState.READY
+        worker.started_at = time.time()
+        self.ever_ready = True
+        if self._loaded is not None and not self._loaded.done() and all(
+                w.state == WorkerState.READY for w in self.workers):
+            self._loaded.set_result(True)
+        self.on_change(self)
+        self.pump()
+
+    def on_reply(self, worker: Worker, message: p.Reply | p.BatchFailed) -> None:
+        if not worker.inflight or worker.inflight[0].batch_id != message.batch_id:
+            logger.error("%s answered an unknown batch %d; replacing it", worker.label, message.batch_id)
+            worker.kill()
+            return
+        batch = worker.inflight.popleft()
+        worker.head_started = time.monotonic()
+        if isinstance(message, p.Reply):
+            for item, response in zip(batch.items, message.responses):
+                item.sink.deliver(response)
+            if len(message.responses) != len(batch.items):
+                for item in batch.items[len(message.responses):]:
+                    item.sink.deliver(error_response(500, "InternalServerException", "Worker sent no response."))
+        else:
+            failure = error_response(message.status, "InternalServerException", message.message)
+            for item in batch.items:
+                item.sink.deliver(failure)
+        if self.failures and time.time() - worker.started_at > 30:
+            self.failures = 0
+
+    def on_worker_lost(self, worker: Worker, previous: WorkerState) -> None:
+        if self.stopping or previous == WorkerState.STOPPING:
+            self._fail_all(worker, 503, "ServiceUnavailableException", "Worker stopped.")
+            return
+        if worker.inflight:
+            head = worker.inflight.popleft()
+            if worker.timed_out:
+                failure = error_response(504, "TimeoutException",
+                                         f"Model {self.spec.name} did not answer within "
+                                         f"{self.spec.response_timeout:g} seconds.")
+            else:
+                failure = error_response(500, "InternalServerException", "Worker died.")
+            for item in head.items:
+                item.sink.deliver(failure)
+            requeue = [item for batch in worker.inflight for item in batch.items]
+            worker.inflight.clear()
+            self.queue.extendleft(reversed(requeue))
+        if previous == WorkerState.STARTING and not self.ever_ready:
+            message = self.load_error or "the worker exited while loading the model"
+            self.load_error = message
+            if self._loaded is not None and not self._loaded.done():
+                self._loaded.set_result(False)
+            self.on_change(self)
+            return
+        self.failures += 1
+        delay = restart_delay(self.failures)
+        log = logger.error if self.failures >= 3 else logger.warning
+        log("%s %s; restarting it in %.1f s (%d consecutive failures)%s", worker.label,
+            "timed out and was killed" if worker.timed_out else "died", delay, self.failures,
+            "; the model is unhealthy while no worker is alive" if not self.healthy else "")
+        self.on_change(self)
+        assert self._loop is not None
+        handle: asyncio.TimerHandle
+
+        def restart() -> None:
+            self._restarts.discard(handle)
+            self._spawn_replacement(worker.index)
+
+        handle = self._loop.call_later(delay, restart)
+        self._restarts.add(handle)
+
+    def _fail_all(self, worker: Worker, status: int, error_type: str, message: str) -> None:
+        failure = error_response(status, error_type, message)
+        for batch in worker.inflight:
+            for item in batch.items:
+                item.sink.deliver(failure)
+        worker.inflight.clear()
+
+    # -- dispatch -------------------------------------------------------------------------------
+
+    def submit(self, item: Inference) -> bool:
+        """Queue a request; False when the queue is full (the caller answers 503)."""
+        if len(self.queue) >= self.spec.queue_size:
+            return False
+        self.queue.append(item)
+        self.schedule_pump()
+        return True
+
+    def schedule_pump(self) -> None:
+        """Pump once at the end of this loop iteration, so that every request and reply that arrived
+        in it travels to a worker in one write (one syscall and one wake-up for many requests)."""
+        if not self._pump_scheduled and self._loop is not None:
+            self._pump_scheduled = True
+            self._loop.call_soon(self.pump)
+
+    def pump(self) -> None:
+        """Send as many batches as workers can take now; arm the batch timer if told to wait."""
+        self._pump_scheduled = False
+        queue, spec = self.queue, self.spec
+        touched: list[Worker] = []
+        while queue:
+            worker = self._least_busy()
+            if worker is None:
+                break
+            cut = batching.decide(len(queue), spec.batch_size, time.monotonic() - queue[0].arrived,
+                                  spec.max_batch_delay)
+            if not cut.take:
+                if self._batch_timer is None and cut.wait is not None and self._loop is not None:
+                    self._batch_timer = self._loop.call_later(cut.wait, self._on_batch_timer)
+                break
+            items = [item for item in (queue.popleft() for _ in range(cut.take)) if not item.sink.cancelled]
+            if items:
+                worker.send(items)
+                if not touched or touched[-1] is not worker:
+                    touched.append(worker)
+        for worker in touched:
+            if worker.outbox:
+                worker.flush()
+
+    def _on_batch_timer(self) -> None:
+        self._batch_timer = None
+        self.pump()
+
+    def _least_busy(self) -> Optional[Worker]:
+        best = None
+        for worker in self.workers:
+            if worker.state == WorkerState.READY and len(worker.inflight) < self._pipeline and (
+                    best is None or len(worker.inflight) < len(best.inflight)):
+                best = worker
+        return best
+
+    # -- timeouts -------------------------------------------------------------------------------
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        timeout = self.spec.response_timeout
+        for worker in self.workers:
+            if worker.inflight and not worker.timed_out and now - worker.head_started > timeout:
+                worker.timed_out = True
+                logger.error("%s ran a batch past the %g s timeout; replacing it", worker.label, timeout)
+                worker.kill()
+        while self.queue and now - self.queue[0].arrived > timeout:
+            item = self.queue.popleft()
+            item.sink.deliver(error_response(504, "TimeoutException",
+                                             f"No worker of model {self.spec.name} became free within "
+                                             f"{timeout:g} seconds."))
+        if self._loop is not None and not self.stopping:
+            self._sweeper = self._loop.call_later(SWEEP_PERIOD, self._sweep)
+
+    def describe(self) -> list[dict[str, object]]:
+        return [{"id": f"{self.spec.name}-{w.index}", "pid": w.pid, "status": w.state.value,
+                 "startTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(w.started_at)),
+                 "inFlight": sum(len(b.items) for b in w.inflight)} for w in self.workers]

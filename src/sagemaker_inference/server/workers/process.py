@@ -1,0 +1,226 @@
+"""The worker process: load the model once, then answer batches in a plain blocking loop.
+
+Run as ``python -m sagemaker_inference.server.workers.process --fd 3``: the frontend passes one
+end of a socketpair as fd 3 and sends ``Load`` first. No event loop: a worker does one thing at a
+time, and the cheapest way to wait for work is a blocking ``recv``. Every frame that one ``recv``
+returns is answered before the next read, and the replies go out in one write, except that
+replies are flushed before starting a batch when they have waited more than ``FLUSH_AFTER``
+seconds (so a slow batch does not hold up the answers of the quick ones before it).
+
+Exit: end-of-file on the socket (the frontend closed it) or any fatal error. SIGINT and SIGTERM
+are ignored: when a whole process group is signalled (Ctrl-C, ``timeout``, ``kill -- -pgid``),
+the frontend drains first and then closes our socket; it uses SIGKILL when it must.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+from typing import Any, Optional
+
+from sagemaker_inference.server.logs import configure as configure_logging
+from sagemaker_inference.server.workers import protocol as p
+
+FLUSH_AFTER = 0.002
+RECV_SIZE = 256 * 1024
+
+logger = logging.getLogger("sagemaker_inference.server.worker")
+
+_BATCH_ERROR = "InternalServerException"
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("sagemaker-inference")
+    except Exception:  # noqa: BLE001 - metadata is informative only
+        return "unknown"
+
+
+def _prepare_environment(model_dir: str) -> None:
+    """What MMS does for a worker: code dir and model dir importable, cwd = model dir."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MXNET_USE_OPERATOR_TUNING", "0")
+    for path in (model_dir, os.path.join(model_dir, "code")):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    if os.path.isdir(model_dir):
+        os.chdir(model_dir)
+
+
+def _manifest(model_dir: str) -> Optional[dict[str, Any]]:
+    path = os.path.join(model_dir, "MAR-INF", "MANIFEST.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _body_bytes(item: Any) -> bytes:
+    """MMS's rules for a handler's result item."""
+    if isinstance(item, bytes):
+        return item
+    if isinstance(item, (bytearray, memoryview)):
+        return bytes(item)
+    if isinstance(item, str):
+        return item.encode("utf-8")
+    return json.dumps(item, indent=2).encode("utf-8")
+
+
+def _header_value(value: Any) -> bytes:
+    text = value if isinstance(value, str) else str(value)
+    return text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
+
+
+class Worker:
+    """Turns ``Batch`` messages into ``handle(data, context)`` calls and back."""
+
+    def __init__(self, handle: Any, context: Any):
+        self.handle, self.context = handle, context
+
+    def run_batch(self, batch: p.Batch) -> bytes:
+        requests = batch.requests
+        request_ids: dict[int, str] = {}
+        headers_list: list[dict[str, Any]] = []
+        data: list[dict[str, Any]] = []
+        for idx, request in enumerate(requests):
+            request_ids[idx] = request.request_id.decode()
+            item: dict[str, Any] = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
+                                    for k, v in request.params} if request.params else {}
+            item["body"] = request.body
+            headers: dict[str, Any] = {"body": {"content-type": ""}}
+            for name, value in request.headers:
+                key = name.decode("latin-1")
+                headers[key] = value.decode("utf-8", "replace")
+                if len(key) == 12 and key.lower() == "content-type":
+                    headers["body"] = {"content-type": headers[key].partition(";")[0].strip()}
+            data.append(item)
+            headers_list.append(headers)
+        context = self.context
+        context._begin_batch(request_ids, headers_list)
+        try:
+            result = self.handle(data, context)
+        except MemoryError:
+            logger.exception("handler ran out of memory")
+            return p.encode(p.BatchFailed(batch.batch_id, 507, "Out of resources"))
+        except Exception as exc:  # noqa: BLE001 - the handler's failure is the batch's failure
+            code = getattr(exc, "error_code", None)
+            if isinstance(code, int) and 100 <= code <= 599:
+                logger.warning("handler raised %s: %s", type(exc).__name__, exc)
+                return p.encode(p.BatchFailed(batch.batch_id, code, str(exc) or "Prediction failed"))
+            logger.error("handler raised an exception:\n%s", traceback.format_exc())
+            return p.encode(p.BatchFailed(batch.batch_id, 503, "Prediction failed"))
+        if not isinstance(result, list):
+            return p.encode(p.BatchFailed(batch.batch_id, 503, "Invalid model predict output"))
+        if len(result) != len(requests):
+            return p.encode(p.BatchFailed(batch.batch_id, 503, "number of batch response mismatched"))
+        try:
+            responses = [self._response(idx, item) for idx, item in enumerate(result)]
+        except (TypeError, ValueError):
+            logger.error("handler returned an item we cannot send:\n%s", traceback.format_exc())
+            return p.encode(p.BatchFailed(batch.batch_id, 503, "Unsupported model output data type."))
+        lines = context._metric_lines()
+        if lines:
+            sys.stdout.write("".join(f"[METRICS]{line}\n" for line in lines))
+            sys.stdout.flush()
+        return p.encode_reply(batch.batch_id, responses)
+
+    def _response(self, idx: int, item: Any) -> p.Response:
+        processor = self.context.request_processor[idx]
+        status = processor._status_code
+        reason = processor._reason_phrase
+        headers = [(str(k).encode("utf-8", "replace"), _header_value(v))
+                   for k, v in processor._response_header.items() if v is not None]
+        reason_bytes = _header_value(reason) if reason else b""
+        return p.Response(int(status), reason_bytes, headers, _body_bytes(item))
+
+
+def _recv_exactly_one(sock: socket.socket, reader: p.FrameReader) -> p.Message:
+    while True:
+        data = sock.recv(RECV_SIZE)
+        if not data:
+            raise EOFError("frontend closed the connection before loading")
+        messages = reader.feed(data)
+        if messages:
+            return messages[0]
+
+
+def serve(sock: socket.socket) -> int:
+    reader = p.FrameReader()
+    load = _recv_exactly_one(sock, reader)
+    if not isinstance(load, p.Load):
+        raise p.ProtocolError(f"expected Load, got {load!r}")
+    worker = _load(sock, load)
+    if worker is None:
+        return 1
+    pending: list[bytes] = []
+    first_pending = 0.0
+    while True:
+        data = sock.recv(RECV_SIZE)
+        if not data:
+            break
+        for message in reader.feed(data):
+            if not isinstance(message, p.Batch):
+                continue
+            if pending and time.monotonic() - first_pending > FLUSH_AFTER:
+                sock.sendall(b"".join(pending))
+                pending.clear()
+            if not pending:
+                first_pending = time.monotonic()
+            pending.append(worker.run_batch(message))
+        if pending:
+            sock.sendall(pending[0] if len(pending) == 1 else b"".join(pending))
+            pending.clear()
+    return 0
+
+
+def _load(sock: socket.socket, load: p.Load) -> Optional[Worker]:
+    from sagemaker_inference.context import Context
+    from sagemaker_inference.server.workers.handler import load_handler
+
+    _prepare_environment(load.model_dir)
+    gpu = load.gpu_id if load.gpu_id >= 0 else None
+    context = Context(load.model_name, load.model_dir, _manifest(load.model_dir), load.batch_size, gpu, _version())
+    try:
+        handle = load_handler(load.handler, context)
+    except MemoryError:
+        sock.sendall(p.encode(p.Loaded(507, "System out of memory", os.getpid())))
+        return None
+    except BaseException as exc:  # noqa: BLE001 - any failure to load is reported, then we exit
+        logger.error("model %r failed to load:\n%s", load.model_name, traceback.format_exc())
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500] if str(exc) else type(exc).__name__
+        sock.sendall(p.encode(p.Loaded(500, message, os.getpid())))
+        return None
+    sock.sendall(p.encode(p.Loaded(200, f"loaded model {load.model_name}. [PID]:{os.getpid()}", os.getpid())))
+    return Worker(handle, context)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="sagemaker-inference worker (started by the server)")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--model-name", default="model")
+    parser.add_argument("--log-level", type=int, default=logging.INFO)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    configure_logging(args.log_level)
+    sock = socket.socket(fileno=args.fd)
+    try:
+        return serve(sock)
+    except (EOFError, ConnectionError):
+        return 0
+    finally:
+        sock.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

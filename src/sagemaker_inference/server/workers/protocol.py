@@ -1,0 +1,372 @@
+"""Messages between the frontend and a worker process, and their framing. Sans-IO.
+
+Theory: the costs of a hand-off are syscalls and wake-ups, not bytes. So a message is a fixed
+binary header plus raw bodies (never pickle or JSON: the payload passes through untouched), many
+messages may travel in one write, and ``FrameReader.feed`` returns every complete message in a
+chunk. Each frame is ``!IB`` (length of what follows the length field, message kind) + payload.
+
+Header and query name/value pairs travel as one NUL-joined blob (``name\0value\0name\0value``):
+one ``join`` to encode, one ``split`` to decode. HTTP forbids NUL in header names and values, and
+the frontend refuses such requests, so the separator is unambiguous. Encoding or decoding a
+request is a handful of C calls. ``batch_id`` matches a ``Reply``/``BatchFailed``
+to its ``Batch``; ids are unique per worker connection.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import Optional, Union
+
+Pairs = Sequence[tuple[bytes, bytes]]
+
+_FRAME = struct.Struct("!IB")
+_BATCH_HEAD = struct.Struct("!QI")
+_REQUEST_HEAD = struct.Struct("!BIII")  # id length, header blob length, query blob length, body length
+_RESPONSE_HEAD = struct.Struct("!HHII")  # status, reason length, header blob length, body length
+_FAILED_HEAD = struct.Struct("!QH")
+_U32 = struct.Struct("!I")
+_I32 = struct.Struct("!i")
+
+KIND_LOAD, KIND_LOADED, KIND_BATCH, KIND_REPLY, KIND_FAILED = 1, 2, 3, 4, 5
+
+_lengths_cache: dict[int, struct.Struct] = {}
+
+
+def _lengths(count: int) -> struct.Struct:
+    """``!{count}I``; cached because the same small counts recur on every request."""
+    packer = _lengths_cache.get(count)
+    if packer is None:
+        packer = _lengths_cache[count] = struct.Struct(f"!{count}I")
+    return packer
+
+
+class ProtocolError(Exception):
+    """The peer sent bytes that are not a valid frame: the connection cannot be trusted any more."""
+
+
+class Load:
+    """Frontend -> worker, first message: which model to load and how."""
+
+    __slots__ = ("model_name", "model_dir", "handler", "batch_size", "gpu_id")
+    kind = KIND_LOAD
+
+    def __init__(self, model_name: str, model_dir: str, handler: str, batch_size: int = 1, gpu_id: int = -1):
+        self.model_name, self.model_dir, self.handler = model_name, model_dir, handler
+        self.batch_size, self.gpu_id = batch_size, gpu_id
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Load) and all(getattr(self, f) == getattr(other, f) for f in self.__slots__)
+
+    def __repr__(self) -> str:
+        return f"Load({self.model_name!r}, {self.model_dir!r}, {self.handler!r}, {self.batch_size}, {self.gpu_id})"
+
+
+class Loaded:
+    """Worker -> frontend, answer to ``Load``: ``status`` 200 when ready, else why it failed."""
+
+    __slots__ = ("status", "message", "pid")
+    kind = KIND_LOADED
+
+    def __init__(self, status: int, message: str, pid: int):
+        self.status, self.message, self.pid = status, message, pid
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Loaded) and (self.status, self.message, self.pid) == (
+            other.status, other.message, other.pid)
+
+    def __repr__(self) -> str:
+        return f"Loaded({self.status}, {self.message!r}, {self.pid})"
+
+
+class Request:
+    """One HTTP request as the handler will see it: id, headers as sent, query params, raw body."""
+
+    __slots__ = ("request_id", "headers", "params", "body")
+
+    def __init__(self, request_id: bytes, headers: Pairs, params: Pairs, body: bytes):
+        self.request_id, self.headers, self.params, self.body = request_id, headers, params, body
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Request) and (
+            self.request_id, list(self.headers), list(self.params), self.body) == (
+            other.request_id, list(other.headers), list(other.params), other.body)
+
+    def __repr__(self) -> str:
+        return f"Request({self.request_id!r}, {len(self.headers)} headers, {len(self.body)} bytes)"
+
+
+class Batch:
+    """Frontend -> worker: 1..batch_size requests for one ``handle(data, context)`` call."""
+
+    __slots__ = ("batch_id", "requests")
+    kind = KIND_BATCH
+
+    def __init__(self, batch_id: int, requests: Sequence[Request]):
+        self.batch_id, self.requests = batch_id, requests
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Batch) and self.batch_id == other.batch_id and list(self.requests) == list(
+            other.requests)
+
+    def __repr__(self) -> str:
+        return f"Batch({self.batch_id}, {len(self.requests)} requests)"
+
+
+class Response:
+    """One answer: status, reason phrase, headers (content type included), body."""
+
+    __slots__ = ("status", "reason", "headers", "body")
+
+    def __init__(self, status: int, reason: bytes, headers: Pairs, body: bytes):
+        self.status, self.reason, self.headers, self.body = status, reason, headers, body
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Response) and (self.status, self.reason, list(self.headers), self.body) == (
+            other.status, other.reason, list(other.headers), other.body)
+
+    def __repr__(self) -> str:
+        return f"Response({self.status}, {self.reason!r}, {len(self.body)} bytes)"
+
+
+class Reply:
+    """Worker -> frontend: one ``Response`` per request of batch ``batch_id``, in order."""
+
+    __slots__ = ("batch_id", "responses")
+    kind = KIND_REPLY
+
+    def __init__(self, batch_id: int, responses: Sequence[Response]):
+        self.batch_id, self.responses = batch_id, responses
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Reply) and self.batch_id == other.batch_id and list(self.responses) == list(
+            other.responses)
+
+    def __repr__(self) -> str:
+        return f"Reply({self.batch_id}, {len(self.responses)} responses)"
+
+
+class BatchFailed:
+    """Worker -> frontend: the whole batch failed (handler raised, bad return value)."""
+
+    __slots__ = ("batch_id", "status", "message")
+    kind = KIND_FAILED
+
+    def __init__(self, batch_id: int, status: int, message: str):
+        self.batch_id, self.status, self.message = batch_id, status, message
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BatchFailed) and (self.batch_id, self.status, self.message) == (
+            other.batch_id, other.status, other.message)
+
+    def __repr__(self) -> str:
+        return f"BatchFailed({self.batch_id}, {self.status}, {self.message!r})"
+
+
+Message = Union[Load, Loaded, Batch, Reply, BatchFailed]
+
+
+# -- encoding ------------------------------------------------------------------------------------
+
+
+def _strings(*values: str) -> bytes:
+    raw = [v.encode() for v in values]
+    return b"".join([_lengths(len(raw)).pack(*map(len, raw)), *raw])
+
+
+def _frame(kind: int, parts: list[bytes]) -> bytes:
+    payload = b"".join(parts)
+    return _FRAME.pack(len(payload) + 1, kind) + payload
+
+
+def encode(message: Message) -> bytes:
+    """The frame for one message, ready to write (several frames may be concatenated)."""
+    if isinstance(message, Batch):
+        return encode_batch(message.batch_id, message.requests)
+    if isinstance(message, Reply):
+        return encode_reply(message.batch_id, message.responses)
+    if isinstance(message, BatchFailed):
+        return _frame(KIND_FAILED, [_FAILED_HEAD.pack(message.batch_id, message.status), message.message.encode()])
+    if isinstance(message, Load):
+        return _frame(KIND_LOAD, [_I32.pack(message.batch_size), _I32.pack(message.gpu_id),
+                                  _strings(message.model_name, message.model_dir, message.handler)])
+    if isinstance(message, Loaded):
+        return _frame(KIND_LOADED, [_I32.pack(message.status), _I32.pack(message.pid), message.message.encode()])
+    raise TypeError(f"not a protocol message: {message!r}")
+
+
+def _blob(pairs: Pairs) -> bytes:
+    return b"\0".join([part for pair in pairs for part in pair]) if pairs else b""
+
+
+def _unblob(blob: bytes) -> list[tuple[bytes, bytes]]:
+    if not blob:
+        return []
+    flat = blob.split(b"\0")
+    if len(flat) % 2:
+        raise ProtocolError("odd number of fields in a name/value blob")
+    return list(zip(flat[0::2], flat[1::2]))
+
+
+def encode_batch(batch_id: int, requests: Sequence[Request]) -> bytes:
+    parts = [_BATCH_HEAD.pack(batch_id, len(requests))]
+    for r in requests:
+        headers, params = _blob(r.headers), _blob(r.params)
+        parts += (_REQUEST_HEAD.pack(len(r.request_id), len(headers), len(params), len(r.body)),
+                  r.request_id, headers, params, r.body)
+    return _frame(KIND_BATCH, parts)
+
+
+def encode_reply(batch_id: int, responses: Sequence[Response]) -> bytes:
+    parts = [_BATCH_HEAD.pack(batch_id, len(responses))]
+    for r in responses:
+        headers = _blob(r.headers)
+        parts += (_RESPONSE_HEAD.pack(r.status, len(r.reason), len(headers), len(r.body)), r.reason, headers, r.body)
+    return _frame(KIND_REPLY, parts)
+
+
+# -- decoding ------------------------------------------------------------------------------------
+
+
+class _Cursor:
+    """Reads fields from one frame of ``data`` (immutable bytes); every read is bounds-checked."""
+
+    __slots__ = ("data", "pos", "end")
+
+    def __init__(self, data: bytes, pos: int, end: int):
+        self.data, self.pos, self.end = data, pos, end
+
+    def unpack(self, packer: struct.Struct) -> tuple[int, ...]:
+        if self.pos + packer.size > self.end:
+            raise ProtocolError("truncated message")
+        values = packer.unpack_from(self.data, self.pos)
+        self.pos += packer.size
+        return values
+
+    def take(self, size: int) -> bytes:
+        start = self.pos
+        self.pos = end = start + size
+        if end > self.end:
+            raise ProtocolError("truncated message")
+        return self.data[start:end]
+
+    def strings(self, count: int) -> list[str]:
+        return [self.take(n).decode() for n in self.unpack(_lengths(count))]
+
+
+# The two hot decoders below read straight from the frame (no _Cursor method calls) since they
+# run for every request; a short or overlong frame shows up as a final position that is not the
+# frame's end (checked by FrameReader) or as struct.error, which it turns into ProtocolError.
+
+
+def _decode_batch(c: _Cursor) -> Batch:
+    data, pos = c.data, c.pos
+    batch_id, count = _BATCH_HEAD.unpack_from(data, pos)
+    pos += 12
+    requests = []
+    for _ in range(count):
+        id_len, headers_len, params_len, body_len = _REQUEST_HEAD.unpack_from(data, pos)
+        pos += 13
+        request_id = data[pos:pos + id_len]
+        pos += id_len
+        headers = _unblob(data[pos:pos + headers_len])
+        pos += headers_len
+        params = _unblob(data[pos:pos + params_len]) if params_len else []
+        pos += params_len
+        requests.append(Request(request_id, headers, params, data[pos:pos + body_len]))
+        pos += body_len
+    c.pos = pos
+    return Batch(batch_id, requests)
+
+
+def _decode_reply(c: _Cursor) -> Reply:
+    data, pos = c.data, c.pos
+    batch_id, count = _BATCH_HEAD.unpack_from(data, pos)
+    pos += 12
+    responses = []
+    for _ in range(count):
+        status, reason_len, headers_len, body_len = _RESPONSE_HEAD.unpack_from(data, pos)
+        pos += 12
+        reason = data[pos:pos + reason_len]
+        pos += reason_len
+        headers = _unblob(data[pos:pos + headers_len])
+        pos += headers_len
+        responses.append(Response(status, reason, headers, data[pos:pos + body_len]))
+        pos += body_len
+    c.pos = pos
+    return Reply(batch_id, responses)
+
+
+def _decode(kind: int, c: _Cursor) -> Message:
+    if kind == KIND_BATCH:
+        return _decode_batch(c)
+    if kind == KIND_REPLY:
+        return _decode_reply(c)
+    if kind == KIND_FAILED:
+        batch_id, status = c.unpack(_FAILED_HEAD)
+        return BatchFailed(batch_id, status, c.take(c.end - c.pos).decode())
+    if kind == KIND_LOAD:
+        (batch_size,), (gpu_id,) = c.unpack(_I32), c.unpack(_I32)
+        name, model_dir, handler = c.strings(3)
+        return Load(name, model_dir, handler, batch_size, gpu_id)
+    if kind == KIND_LOADED:
+        (status,), (pid,) = c.unpack(_I32), c.unpack(_I32)
+        return Loaded(status, c.take(c.end - c.pos).decode(), pid)
+    raise ProtocolError(f"unknown message kind {kind}")
+
+
+class FrameReader:
+    """Accumulates bytes and yields complete messages: ``for msg in reader.feed(chunk): ...``.
+
+    An incomplete frame is kept as a list of chunks and joined once, when its last byte has
+    arrived, so a large body streamed in many reads is not copied over and over.
+    """
+
+    def __init__(self, max_frame: int = 1 << 31) -> None:
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._needed = 0
+        self._max_frame = max_frame
+
+    def feed(self, data: bytes) -> list[Message]:
+        if self._chunks:
+            self._chunks.append(data)
+            self._buffered += len(data)
+            if self._buffered < self._needed:
+                return []
+            data = b"".join(self._chunks)
+            self._chunks, self._buffered, self._needed = [], 0, 0
+        messages: list[Message] = []
+        pos, size = 0, len(data)
+        while size - pos >= 5:
+            length, kind = _FRAME.unpack_from(data, pos)
+            if length < 1 or length > self._max_frame:
+                raise ProtocolError(f"bad frame length {length}")
+            end = pos + 4 + length
+            if end > size:
+                self._needed = end - pos
+                break
+            cursor = _Cursor(data, pos + 5, end)
+            try:
+                messages.append(_decode(kind, cursor))
+            except struct.error as exc:
+                raise ProtocolError(f"malformed message: {exc}") from None
+            if cursor.pos != end:
+                raise ProtocolError("trailing bytes in message")
+            pos = end
+        if pos < size:
+            rest = data[pos:] if pos else data
+            self._chunks, self._buffered = [rest], len(rest)
+            self._needed = max(self._needed, 5)
+        return messages
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of an incomplete frame still waiting for the rest."""
+        return self._buffered
+
+
+def read_one(reader: FrameReader, data: bytes) -> Optional[Message]:
+    """Feed ``data`` and return the first complete message, if any (used at load time)."""
+    messages = reader.feed(data)
+    return messages[0] if messages else None
