@@ -6,12 +6,15 @@ The stack runs alone while it is measured; the caller runs stacks one after the 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import procs
 import wrk
@@ -35,6 +38,11 @@ class Settings:
     @classmethod
     def quick(cls, **overrides: object) -> Settings:
         return cls(**{"duration": 3.0, "warmup": 2.0, **overrides})  # type: ignore[arg-type]
+
+
+class Started(NamedTuple):
+    server: Server
+    startup_s: float
 
 
 @dataclass(frozen=True)
@@ -98,28 +106,55 @@ def measure(stack: Stack, workload: Workload, settings: Settings) -> Run:
     if reason:
         run.error = f"cannot start {stack.name}: {reason}"
         return run
-    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{stack.name}-{workload.name}-"))
-    options = _options(stack, workload, settings, workdir)
-    workload.materialize(options.base_dir / "model")
+    with work_dir(f"{stack.name}-{workload.name}", settings.keep_dirs, run.notes) as workdir:
+        options = _options(stack, workload, settings, workdir)
+        workload.materialize(options.base_dir / "model")
+        probe = Probe(body=workload.body, headers={"Content-Type": workload.content_type, "Accept": workload.accept})
+        try:
+            with started(stack, options, workdir, probe, run.notes) as (server, startup):
+                run.startup_s = startup
+                _load(server, workload, settings, workdir, run)
+        except (StartupError, RuntimeError, ValueError) as exc:
+            run.error = str(exc)
+            raise KeepDir from exc
+    return run
+
+
+class KeepDir(Exception):
+    """Raised inside ``work_dir`` to keep the directory (the run failed: its logs are the evidence)."""
+
+
+@contextlib.contextmanager
+def work_dir(label: str, keep: bool, notes: list[str]) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=f"bench-{label}-"))
+    try:
+        yield path
+    except KeepDir:
+        keep = True
+    if keep:
+        notes.append(f"work dir kept: {path}")
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def started(stack: Stack, options: Options, workdir: Path, probe: Probe, notes: list[str]) -> Iterator[Started]:
+    """Start the stack, yield it with its startup time once ``probe`` got a 200, and stop its whole tree after."""
     run_id = uuid.uuid4().hex
     server = Server(stack.name, stack.launch(workdir, options, run_id), options.port, run_id)
-    probe = Probe(body=workload.body, headers={"Content-Type": workload.content_type, "Accept": workload.accept})
     try:
         server.start()
-        run.startup_s = server.wait_ready(probe)
-        _load(server, workload, settings, workdir, run)
-    except (StartupError, RuntimeError, ValueError) as exc:
-        run.error = str(exc)
+        startup = server.wait_ready(probe)
+        try:
+            yield Started(server, startup)
+        except RuntimeError as exc:
+            alive = "alive" if server.pids() else "gone"
+            raise RuntimeError(f"{exc}\n  server tree {alive}; log tail:\n{server.log_tail()}") from exc
     finally:
         leftovers = server.stop()
         stack.cleanup()
         if leftovers:
-            run.notes.append(f"{len(leftovers)} process(es) outlived the root at SIGTERM; the harness ended them")
-        if settings.keep_dirs or run.error:
-            run.notes.append(f"work dir kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return run
+            notes.append(f"{len(leftovers)} process(es) outlived the root at SIGTERM; the harness ended them")
 
 
 def _options(stack: Stack, workload: Workload, settings: Settings, workdir: Path) -> Options:

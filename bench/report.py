@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness import Run
+from harness import Run, Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MB = 1e6
@@ -30,7 +30,7 @@ def _ratio(ours: float | None, theirs: float | None) -> str:
     return f"{ours / theirs:.2f}x"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
@@ -71,7 +71,7 @@ def load_table(runs: Sequence[Run]) -> str:
                     _ratio(level.cpu_us_per_request, other.cpu_us_per_request) if other else "",
                 ]
             )
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def summary_table(runs: Sequence[Run]) -> str:
@@ -97,7 +97,7 @@ def summary_table(runs: Sequence[Run]) -> str:
                 _ratio(idle.rss, other.idle.rss) if other and idle and other.idle else "",
             ]
         )
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def problems(runs: Sequence[Run]) -> str:
@@ -127,14 +127,15 @@ def machine() -> dict[str, object]:
     }
 
 
-def write_json(name: str, runs: Sequence[Run], settings: object, before: dict[str, object]) -> Path:
+def write_json(name: str, runs: Sequence[object], settings: Settings, before: dict[str, object]) -> Path:
+    """Write the runs (dataclasses) with the settings and the machine's state before and after."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     document = {
         "machine_before": before,
         "machine_after": machine(),
-        "settings": dataclasses.asdict(settings),  # type: ignore[call-overload]
-        "runs": [dataclasses.asdict(r) for r in runs],
+        "settings": dataclasses.asdict(settings),
+        "runs": [dataclasses.asdict(r) for r in runs],  # type: ignore[call-overload]
     }
     path.write_text(json.dumps(document, indent=2, default=str))
     return path

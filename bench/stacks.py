@@ -95,8 +95,6 @@ class MMS:
         env["LOG_LOCATION"] = env["METRICS_LOCATION"] = str(workdir / "logs")
         # The toolkit runs `multi-model-server` from PATH, as in the upstream containers.
         env["PATH"] = f"{Path(UPSTREAM_PYTHON).parent}{os.pathsep}{env.get('PATH', '')}"
-        if options.multi_model:
-            env["SAGEMAKER_HANDLER"] = "sagemaker_inference.default_handler_service"
         if options.needs:
             env["PYTHONPATH"] = str(_extras_for_upstream(workdir))
         return Launch([UPSTREAM_PYTHON, str(script)], env, workdir)

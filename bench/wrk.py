@@ -7,6 +7,7 @@ With several paths, each thread preformats one request per path and picks one at
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import subprocess
@@ -93,8 +94,8 @@ def run(url: str, script: Path, load: Load) -> Result:
         WRK,
         f"-t{load.threads}",
         f"-c{load.connections}",
-        f"-d{load.duration:g}s",
-        f"--timeout={load.timeout:g}s",
+        f"-d{max(1, math.ceil(load.duration))}s",  # wrk takes whole seconds only
+        f"--timeout={max(1, math.ceil(load.timeout))}s",
         "--latency",
         "-s",
         str(script),

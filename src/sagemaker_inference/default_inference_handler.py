@@ -101,6 +101,6 @@ class DefaultInferenceHandler:
             content_type = _mime.negotiate(ranges, _mime.preference(default, supported))
         if content_type is None:
             raise errors.NotAcceptableError(
-                accept, f"None of {accept} can be produced; supported types: {', '.join(sorted(supported))}."
+                accept, f"Cannot produce any type accepted ({accept}); supported types: {', '.join(sorted(supported))}."
             )
         return encoder.encode(prediction, content_type), content_type

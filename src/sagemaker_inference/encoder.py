@@ -27,6 +27,11 @@ def _default(obj: Any) -> Any:
     return json.JSONEncoder().default(obj)
 
 
+# ``json.dumps(x, default=...)`` builds a new JSONEncoder on every call; one shared encoder with the
+# same settings produces the same text without that cost (encoders keep no state between calls).
+_json_encoder = json.JSONEncoder(default=_default)
+
+
 def _array_to_json(array_like: Any) -> str:
     """Convert an array-like object to JSON.
 
@@ -44,7 +49,7 @@ def _array_to_json(array_like: Any) -> str:
     if numpy is not None and type(array_like) is numpy.ndarray:
         # Same output as going through the default hook, without the extra round trip.
         array_like = array_like.tolist()
-    return json.dumps(array_like, default=_default)
+    return _json_encoder.encode(array_like)
 
 
 def _array_to_npy(array_like: Any) -> bytes:

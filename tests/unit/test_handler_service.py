@@ -547,3 +547,33 @@ def test_errors_module_classes_used_for_statuses_are_the_documented_ones():
     assert issubclass(errors.UnsupportedMediaTypeError, errors.UnsupportedFormatError)
     assert issubclass(errors.NotAcceptableError, errors.UnsupportedFormatError)
     assert issubclass(errors.DecodeError, ValueError)
+
+
+def test_the_batching_doc_example_splits_one_model_call_back_per_request(model_dir):
+    write_code(
+        model_dir,
+        """
+        import numpy as np
+
+        class Model:
+            calls = 0
+
+            def predict(self, rows):
+                Model.calls += 1
+                return rows.sum(axis=1)
+
+        def model_fn(model_dir):
+            return Model()
+
+        def predict_batch_fn(inputs, model):
+            rows = [np.atleast_2d(x) for x in inputs]
+            sizes = [len(r) for r in rows]
+            predictions = model.predict(np.concatenate(rows))
+            return np.split(predictions, np.cumsum(sizes)[:-1])
+        """,
+    )
+    out, context = serve(
+        model_dir, [b"1,2\n", b"[[1, 1], [2, 2]]"], headers(content_types.CSV), headers(content_types.JSON)
+    )
+    assert out == ["[3]", "[2, 4]"]
+    assert sys.modules["inference"].Model.calls == 1

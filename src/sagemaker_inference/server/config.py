@@ -30,13 +30,15 @@ def _bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name}={raw!r}: expected true or false")
 
 
-def _int(name: str, raw: str, minimum: int = 0) -> int:
+def _int(name: str, raw: str, minimum: int = 0, maximum: Optional[int] = None) -> int:
     try:
         value = int(raw.strip())
     except ValueError:
         raise ConfigError(f"{name}={raw!r}: expected an integer") from None
     if value < minimum:
         raise ConfigError(f"{name}={raw!r}: must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name}={raw!r}: must be at most {maximum}")
     return value
 
 
@@ -110,7 +112,7 @@ class _Setting:
 # Precedence: first name present wins. Units are converted by the parser, so
 # SAGEMAKER_MAX_PAYLOAD_IN_MB (MB) and MMS_MAX_REQUEST_SIZE (bytes) land in one field.
 _SETTINGS = (
-    _Setting("port", ("SAGEMAKER_BIND_TO_PORT",), lambda n, v: _int(n, v, minimum=0)),
+    _Setting("port", ("SAGEMAKER_BIND_TO_PORT",), lambda n, v: _int(n, v, minimum=0, maximum=65535)),
     _Setting("workers", ("SAGEMAKER_MODEL_SERVER_WORKERS", "MMS_DEFAULT_WORKERS_PER_MODEL"),
              lambda n, v: _int(n, v, minimum=1)),
     _Setting("response_timeout", ("SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS", "SAGEMAKER_MODEL_SERVER_TIMEOUT",
@@ -184,13 +186,33 @@ class ServerConfig:
         if not self.model_root:
             changes["model_root"] = os.path.join(self.base_dir, "models")
         if self.workers is None:
-            changes["workers"] = available_cpus()
+            # MME hosts many models: one worker each unless told otherwise (upstream's mme-mms.properties).
+            changes["workers"] = 1 if self.multi_model else available_cpus()
         config = dataclasses.replace(self, **changes) if changes else self
-        if not 0 <= config.port <= 65535:
-            raise ConfigError(f"port {config.port}: must be between 0 and 65535")
-        if config.batch_size < 1:
-            raise ConfigError(f"batch size {config.batch_size}: must be at least 1")
+        config._validate()
         return config
+
+    def _validate(self) -> None:
+        """Values that reach here from CLI flags bypass the env parsers, so check ranges again.
+
+        A worker count of 0 would never become ready, a timeout of 0 would fail every request:
+        refuse them at startup instead. Messages name the flag and its variable.
+        """
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"--port / SAGEMAKER_BIND_TO_PORT={self.port}: must be between 0 and 65535")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"--workers / SAGEMAKER_MODEL_SERVER_WORKERS={self.workers}: must be at least 1")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size / SAGEMAKER_TS_BATCH_SIZE={self.batch_size}: must be at least 1")
+        if self.response_timeout <= 0:
+            raise ConfigError(f"--timeout / SAGEMAKER_MODEL_SERVER_TIMEOUT={self.response_timeout:g}: "
+                              "must be more than 0 seconds")
+        if self.max_request_size < 1:
+            raise ConfigError(f"--max-payload-mb / SAGEMAKER_MAX_PAYLOAD_IN_MB: {self.max_request_size} bytes "
+                              "must be at least 1")
+        if self.max_batch_delay < 0:
+            raise ConfigError(f"--max-batch-delay / SAGEMAKER_TS_MAX_BATCH_DELAY={self.max_batch_delay:g}: "
+                              "must not be negative")
 
     @property
     def worker_count(self) -> int:

@@ -13,7 +13,6 @@ from urllib.parse import parse_qsl
 
 from sagemaker_inference.server.http.protocol import next_request_id
 from sagemaker_inference.server.workers.pool import Inference
-from sagemaker_inference.server.workers.protocol import Request
 
 if TYPE_CHECKING:
     from sagemaker_inference.server.app import App
@@ -64,8 +63,8 @@ def _infer(app: App, exchange: Exchange, target: str, query: list[tuple[str, str
     request = exchange.request
     assert request is not None
     exchange.request_id = request_id = next_request_id()
-    params = [(k.encode(), v.encode()) for k, v in query]
-    item = Inference(Request(request_id, request.headers, params, request.body), exchange, time.monotonic())
+    params = [(k.encode(), v.encode()) for k, v in query] if query else ()
+    item = Inference(request_id, request.headers, params, request.body, exchange, time.monotonic())
     model.last_used = item.arrived
     if not model.group.submit(item):
         exchange.respond_error(503, "ServiceUnavailableException",

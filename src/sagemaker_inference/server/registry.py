@@ -69,6 +69,10 @@ class ModelRegistry:
         self.children = children
         self.models: dict[str, Model] = {}
         self.on_change = on_change
+        # Multi-model: names being prepared or loaded by the management API -> bytes reserved for
+        # them, and the private directories archives were unpacked into (deleted on unload).
+        self.reservations: dict[str, int] = {}
+        self.unpacked: dict[str, str] = {}
 
     def spec(self, name: str, model_dir: str, *, handler: Optional[str] = None, workers: Optional[int] = None,
              batch_size: Optional[int] = None, max_batch_delay_ms: Optional[float] = None,
@@ -123,6 +127,29 @@ class ModelRegistry:
         finally:
             self.models.pop(name, None)
             self.on_change()
+
+    def taken(self, name: str) -> bool:
+        """The name is registered, or a management load of it is under way."""
+        return name in self.models or name in self.reservations
+
+    def page(self, offset: int, limit: int) -> tuple[list[Model], bool]:
+        """Models sorted by name from ``offset``; True when MMS would send a next page token."""
+        names = sorted(self.models)
+        return [self.models[n] for n in names[offset:offset + limit]], offset + limit <= len(names)
+
+    def memory_committed(self) -> int:
+        """Estimated bytes of every model loaded, loading, or reserved for a load."""
+        return sum(m.memory_estimate for m in self.models.values()) + sum(self.reservations.values())
+
+    def memory_loading(self) -> int:
+        """Estimated bytes of loads not finished yet (not visible in measured memory use)."""
+        return sum(self.reservations.values())
+
+    def least_recently_used(self) -> list[Model]:
+        """Ready models that may be evicted, least recently used first."""
+        ready = [m for m in self.models.values()
+                 if m.state == ModelState.READY and not m.loaded_at_startup and m.name not in self.reservations]
+        return sorted(ready, key=lambda m: m.last_used)
 
     async def stop_all(self, drain_timeout: float) -> None:
         await asyncio.gather(*(m.group.stop(drain_timeout) for m in list(self.models.values())))

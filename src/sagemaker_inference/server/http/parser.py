@@ -7,6 +7,13 @@ rest; oversized or malformed heads are 400/431. After an error the connection mu
 the byte stream can no longer be trusted, so ``feed`` returns nothing more.
 
 Pipelining: one ``feed`` can complete several requests; they come back in order.
+
+Upgrade: we never switch protocols (RFC 9110 §7.8 lets a server ignore ``Upgrade``), so a request
+with ``Connection: Upgrade`` is an ordinary request. llhttp sees it differently: it ends the
+message right after the head (httptools tells it to skip the body) and stops, reporting where the
+"other protocol" starts. So we read a declared ``Content-Length`` body ourselves (``curl --http2``
+sends ``Upgrade: h2c`` on plain-HTTP POSTs) and resume parsing after it; a chunked body on such a
+request is refused (400) rather than guessed at.
 """
 
 from __future__ import annotations
@@ -74,6 +81,7 @@ class RequestAssembler:
         self._max_body, self._max_head = max_body, max_head
         self._events: list[Event] = []
         self._failed = False
+        self._upgrade_body_left = 0
         self._reset()
 
     def _reset(self) -> None:
@@ -83,6 +91,7 @@ class RequestAssembler:
         self._body: list[bytes] = []
         self._body_size = 0
         self._expect_continue = False
+        self._declared: Optional[bytes] = None
 
     @property
     def idle(self) -> bool:
@@ -90,8 +99,13 @@ class RequestAssembler:
         return not self._url and not self._headers and not self._body
 
     def feed(self, data: bytes) -> list[Event]:
-        if self._failed:
-            return []
+        while data and not self._failed:
+            data = self._feed_body(data) if self._upgrade_body_left else self._feed_parser(data)
+        events, self._events = self._events, []
+        return events
+
+    def _feed_parser(self, data: bytes) -> bytes:
+        """Parse ``data``; return what is left unparsed (the bytes after an upgrade request's head)."""
         try:
             self._parser.feed_data(data)
         except _Refused as refused:
@@ -99,12 +113,20 @@ class RequestAssembler:
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
             self._fail(cause.error if isinstance(cause, _Refused) else ParseError(400, "Invalid HTTP message."))
-        except httptools.HttpParserUpgrade:
-            pass  # no protocol upgrades here: the request was complete and is answered normally
+        except httptools.HttpParserUpgrade as upgrade:
+            return data[upgrade.args[0]:]  # not a protocol switch for us: see the module docstring
         except httptools.HttpParserError:
             self._fail(ParseError(400, "Invalid HTTP message."))
-        events, self._events = self._events, []
-        return events
+        return b""
+
+    def _feed_body(self, data: bytes) -> bytes:
+        """The body of an upgrade request, which llhttp left to us; return the bytes after it."""
+        chunk, rest = data[:self._upgrade_body_left], data[self._upgrade_body_left:]
+        self._upgrade_body_left -= len(chunk)
+        self._body.append(chunk)
+        if not self._upgrade_body_left:
+            self._complete()
+        return rest
 
     def _fail(self, error: ParseError) -> None:
         self._failed = True
@@ -119,21 +141,20 @@ class RequestAssembler:
             raise _Refused(ParseError(414, "Request URI too long."))
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # llhttp has already refused control characters (NUL included) in names and values,
+        # which the worker protocol relies on.
         self._head_bytes += len(name) + len(value)
         if self._head_bytes > self._max_head:
             raise _Refused(ParseError(431, "Request header fields too large."))
-        if b"\0" in name or b"\0" in value:
-            raise _Refused(ParseError(400, "Invalid HTTP message."))
         self._headers.append((name, value))
+        size = len(name)
+        if size == 14 and name.lower() == b"content-length":
+            self._declared = value
+        elif size == 6 and name.lower() == b"expect" and value.strip().lower() == b"100-continue":
+            self._expect_continue = True
 
     def on_headers_complete(self) -> None:
-        declared = None
-        for name, value in self._headers:
-            lower = name.lower()
-            if lower == b"content-length":
-                declared = value
-            elif lower == b"expect" and value.strip().lower() == b"100-continue":
-                self._expect_continue = True
+        declared = self._declared
         if declared is not None:
             try:
                 size = int(declared)
@@ -152,6 +173,18 @@ class RequestAssembler:
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        if self._parser.should_upgrade() and self._upgrade_body_expected():
+            return
+        self._complete()
+
+    def _upgrade_body_expected(self) -> bool:
+        """llhttp skipped the body of this upgrade request: arrange for ``_feed_body`` to read it."""
+        if any(name.lower() == b"transfer-encoding" for name, _ in self._headers):
+            raise _Refused(ParseError(400, "A chunked body on an Upgrade request is not supported."))
+        self._upgrade_body_left = int(self._declared or 0)  # validated in on_headers_complete
+        return self._upgrade_body_left > 0
+
+    def _complete(self) -> None:
         url = self._url
         path, _, query = url.partition(b"?")
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)

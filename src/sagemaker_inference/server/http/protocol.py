@@ -41,7 +41,7 @@ def next_request_id() -> bytes:
 class Exchange:
     """One request and, once known, its response bytes."""
 
-    __slots__ = ("connection", "request", "request_id", "data", "close", "cancelled")
+    __slots__ = ("connection", "request", "request_id", "data", "close", "cancelled", "_keep_alive")
 
     def __init__(self, connection: HTTPConnection, request: Optional[HTTPRequest]):
         self.connection = connection
@@ -50,10 +50,12 @@ class Exchange:
         self.data: Optional[bytes] = None
         self.close = False
         self.cancelled = False
+        self._keep_alive = request is not None and request.keep_alive
 
     @property
     def keep_alive(self) -> bool:
-        return self.request is not None and self.request.keep_alive and not self.connection.app.draining
+        """The client wants to keep the connection and we are not draining."""
+        return self._keep_alive and not self.connection.app.draining
 
     def respond(self, data: bytes, close: bool = False) -> None:
         if self.data is not None:

@@ -56,12 +56,15 @@ class Sink(Protocol):
 
 
 class Inference:
-    """One request waiting for its model."""
+    """One request waiting for its model. It is also what gets framed for the worker (it has the
+    four fields ``protocol.encode_batch`` reads), so no copy is made per request."""
 
-    __slots__ = ("request", "sink", "arrived")
+    __slots__ = ("request_id", "headers", "params", "body", "sink", "arrived")
 
-    def __init__(self, request: p.Request, sink: Sink, arrived: float):
-        self.request, self.sink, self.arrived = request, sink, arrived
+    def __init__(self, request_id: bytes, headers: p.Pairs, params: p.Pairs, body: bytes, sink: Sink,
+                 arrived: float):
+        self.request_id, self.headers, self.params, self.body = request_id, headers, params, body
+        self.sink, self.arrived = sink, arrived
 
 
 class _InFlight:
@@ -155,7 +158,7 @@ class Worker(asyncio.Protocol):
         if not self.inflight:
             self.head_started = time.monotonic()
         self.inflight.append(_InFlight(self._next_batch_id, items))
-        self.outbox.append(p.encode_batch(self._next_batch_id, [i.request for i in items]))
+        self.outbox.append(p.encode_batch(self._next_batch_id, items))
 
     def flush(self) -> None:
         if self._transport is not None:
@@ -341,7 +344,12 @@ class WorkerGroup:
                 failure = error_response(500, "InternalServerException", "Worker died.")
             for item in head.items:
                 item.sink.deliver(failure)
+            # The batches behind the head never started: run them elsewhere, with a fresh clock,
+            # since they already waited for the one that failed.
+            now = time.monotonic()
             requeue = [item for batch in worker.inflight for item in batch.items]
+            for item in requeue:
+                item.arrived = now
             worker.inflight.clear()
             self.queue.extendleft(reversed(requeue))
         if previous == WorkerState.STARTING and not self.ever_ready:
@@ -401,20 +409,26 @@ class WorkerGroup:
             worker = self._least_busy()
             if worker is None:
                 break
-            cut = batching.decide(len(queue), spec.batch_size, time.monotonic() - queue[0].arrived,
-                                  spec.max_batch_delay)
-            if not cut.take:
-                if self._batch_timer is None and cut.wait is not None and self._loop is not None:
-                    self._batch_timer = self._loop.call_later(cut.wait, self._on_batch_timer)
-                break
-            items = [item for item in (queue.popleft() for _ in range(cut.take)) if not item.sink.cancelled]
-            if items:
-                worker.send(items)
-                if not touched or touched[-1] is not worker:
-                    touched.append(worker)
+            if spec.batch_size == 1:
+                take = 1
+            else:
+                cut = batching.decide(len(queue), spec.batch_size, time.monotonic() - queue[0].arrived,
+                                      spec.max_batch_delay)
+                take = cut.take
+                if not take:
+                    if self._batch_timer is None and cut.wait is not None and self._loop is not None:
+                        self._batch_timer = self._loop.call_later(cut.wait, self._on_batch_timer)
+                    break
+            items = [queue.popleft() for _ in range(take)]
+            if take > 1 or items[0].sink.cancelled:
+                items = [item for item in items if not item.sink.cancelled]
+                if not items:
+                    continue
+            worker.send(items)
+            if worker not in touched:
+                touched.append(worker)
         for worker in touched:
-            if worker.outbox:
-                worker.flush()
+            worker.flush()
 
     def _on_batch_timer(self) -> None:
         self._batch_timer = None

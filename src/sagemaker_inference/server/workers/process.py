@@ -76,6 +76,14 @@ def _body_bytes(item: Any) -> bytes:
     return json.dumps(item, indent=2).encode("utf-8")
 
 
+def _content_type(flat: list[str]) -> str:
+    """The request's MIME type without parameters, as MMS puts it under ``"body"``."""
+    for i in range(0, len(flat) - 1, 2):
+        if len(flat[i]) == 12 and flat[i].lower() == "content-type":
+            return flat[i + 1].partition(";")[0].strip()
+    return ""
+
+
 def _header_value(value: Any) -> bytes:
     text = value if isinstance(value, str) else str(value)
     return text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
@@ -94,15 +102,14 @@ class Worker:
         data: list[dict[str, Any]] = []
         for idx, request in enumerate(requests):
             request_ids[idx] = request.request_id.decode()
-            item: dict[str, Any] = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
-                                    for k, v in request.params} if request.params else {}
+            item: dict[str, Any] = {}
+            if request.param_blob:
+                flat = request.param_items()
+                item.update(zip(flat[0::2], flat[1::2]))
             item["body"] = request.body
-            headers: dict[str, Any] = {"body": {"content-type": ""}}
-            for name, value in request.headers:
-                key = name.decode("latin-1")
-                headers[key] = value.decode("utf-8", "replace")
-                if len(key) == 12 and key.lower() == "content-type":
-                    headers["body"] = {"content-type": headers[key].partition(";")[0].strip()}
+            flat = request.header_items()
+            headers: dict[str, Any] = {"body": {"content-type": _content_type(flat)}}
+            headers.update(zip(flat[0::2], flat[1::2]))
             data.append(item)
             headers_list.append(headers)
         context = self.context

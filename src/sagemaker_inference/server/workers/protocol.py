@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 Pairs = Sequence[tuple[bytes, bytes]]
 
@@ -80,7 +80,11 @@ class Loaded:
 
 
 class Request:
-    """One HTTP request as the handler will see it: id, headers as sent, query params, raw body."""
+    """One HTTP request as the handler will see it: id, headers as sent, query params, raw body.
+
+    The sending side builds it from byte pairs. Anything with these four attributes encodes the
+    same way (the frontend encodes its pending-inference objects directly).
+    """
 
     __slots__ = ("request_id", "headers", "params", "body")
 
@@ -88,12 +92,45 @@ class Request:
         self.request_id, self.headers, self.params, self.body = request_id, headers, params, body
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Request) and (
+        return isinstance(other, (Request, ReceivedRequest)) and (
             self.request_id, list(self.headers), list(self.params), self.body) == (
             other.request_id, list(other.headers), list(other.params), other.body)
 
     def __repr__(self) -> str:
         return f"Request({self.request_id!r}, {len(self.headers)} headers, {len(self.body)} bytes)"
+
+
+class ReceivedRequest:
+    """A decoded ``Request``: headers and params stay NUL-joined blobs until asked for, because
+    the worker wants them as ``str`` dicts, which one ``decode`` and one ``split`` per blob give."""
+
+    __slots__ = ("request_id", "header_blob", "param_blob", "body")
+
+    def __init__(self, request_id: bytes, header_blob: bytes, param_blob: bytes, body: bytes):
+        self.request_id, self.header_blob, self.param_blob, self.body = request_id, header_blob, param_blob, body
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return _unblob(self.header_blob)
+
+    @property
+    def params(self) -> list[tuple[bytes, bytes]]:
+        return _unblob(self.param_blob)
+
+    def header_items(self) -> list[str]:
+        """Names and values alternating, as text (UTF-8, undecodable bytes replaced, as MMS)."""
+        return self.header_blob.decode("utf-8", "replace").split("\0") if self.header_blob else []
+
+    def param_items(self) -> list[str]:
+        return self.param_blob.decode("utf-8", "replace").split("\0") if self.param_blob else []
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, (Request, ReceivedRequest)) and (
+            self.request_id, self.headers, self.params, self.body) == (
+            other.request_id, list(other.headers), list(other.params), other.body)
+
+    def __repr__(self) -> str:
+        return f"ReceivedRequest({self.request_id!r}, {len(self.body)} bytes)"
 
 
 class Batch:
@@ -102,7 +139,7 @@ class Batch:
     __slots__ = ("batch_id", "requests")
     kind = KIND_BATCH
 
-    def __init__(self, batch_id: int, requests: Sequence[Request]):
+    def __init__(self, batch_id: int, requests: Sequence[Union[Request, ReceivedRequest]]):
         self.batch_id, self.requests = batch_id, requests
 
     def __eq__(self, other: object) -> bool:
@@ -208,7 +245,8 @@ def _unblob(blob: bytes) -> list[tuple[bytes, bytes]]:
     return list(zip(flat[0::2], flat[1::2]))
 
 
-def encode_batch(batch_id: int, requests: Sequence[Request]) -> bytes:
+def encode_batch(batch_id: int, requests: Sequence[Any]) -> bytes:
+    """``requests``: anything with ``request_id``, ``headers``, ``params`` (byte pairs) and ``body``."""
     parts = [_BATCH_HEAD.pack(batch_id, len(requests))]
     for r in requests:
         headers, params = _blob(r.headers), _blob(r.params)
@@ -269,11 +307,11 @@ def _decode_batch(c: _Cursor) -> Batch:
         pos += 13
         request_id = data[pos:pos + id_len]
         pos += id_len
-        headers = _unblob(data[pos:pos + headers_len])
+        header_blob = data[pos:pos + headers_len]
         pos += headers_len
-        params = _unblob(data[pos:pos + params_len]) if params_len else []
+        param_blob = data[pos:pos + params_len] if params_len else b""
         pos += params_len
-        requests.append(Request(request_id, headers, params, data[pos:pos + body_len]))
+        requests.append(ReceivedRequest(request_id, header_blob, param_blob, data[pos:pos + body_len]))
         pos += body_len
     c.pos = pos
     return Batch(batch_id, requests)

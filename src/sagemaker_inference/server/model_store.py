@@ -1,0 +1,384 @@
+"""Where multi-model URLs may point, how archives are unpacked, and whether a model fits in memory.
+
+Theory. ``POST /models`` is the door the ShellTorch attacks (CVE-2023-43654) walked through: MMS
+and TorchServe accept any path or remote URL. Here a URL is only ever a path inside the model root,
+and it is resolved one component at a time with ``lstat``/``readlink``: a symlink whose target
+leaves the root is refused before anything outside is touched (``os.path.realpath`` would walk
+the target first and check afterwards). Archives are unpacked member by member into a private
+directory; any member that is not a plain file or directory, or whose name could land outside, is
+refused before a byte is written.
+
+Memory: a model's footprint is its size on disk (or a hint the model ships in a ``memory_mb``
+file), times its worker count, since every worker loads its own copy. It is compared with what is
+free: the configured budget, the cgroup's headroom and ``MemAvailable``, whichever is smallest.
+
+Everything here is blocking (file system); the management endpoints call it in a thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import stat
+import tarfile
+import tempfile
+from collections.abc import Iterable
+from typing import IO
+
+from sagemaker_inference.server.registry import LoadError
+
+MIB = 1024 * 1024
+MAX_NAME_LENGTH = 256
+MAX_SYMLINK_HOPS = 40
+ARCHIVE_NAME = "model.tar.gz"
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+HINT_FILE = "memory_mb"
+_NAME = re.compile(r"[A-Za-z0-9._-]+")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_COPY_CHUNK = 1024 * 1024
+
+
+class InvalidModelURL(LoadError):
+    """The url names something the server will not read: outside the root, remote, or relative."""
+
+
+class ModelNotInStore(LoadError):
+    """The url is acceptable but nothing is there."""
+
+
+class UnsafeArchive(LoadError):
+    """A model archive is corrupt or has a member that could write outside its directory."""
+
+
+class InsufficientMemory(LoadError):
+    """Loading the model would exceed the memory available (507, answered before an OOM kill)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSource:
+    """A resolved url: a directory to serve in place, or an archive to unpack first."""
+
+    path: str
+    is_archive: bool
+    size: int  # bytes on disk (directory) or uncompressed (archive)
+    hint: int | None  # bytes the model says it needs per worker, from its ``memory_mb`` file
+
+    def footprint(self, workers: int) -> int:
+        return max(1, workers) * (self.hint if self.hint is not None else self.size)
+
+
+# -- names -------------------------------------------------------------------------------------
+
+
+def validate_name(name: str) -> None:
+    """Model names become log labels and temp dir prefixes: 1-256 of ``[A-Za-z0-9._-]``, not ``.``/``..``."""
+    if not (0 < len(name) <= MAX_NAME_LENGTH and _NAME.fullmatch(name) and name not in (".", "..")):
+        raise LoadError(400, "BadRequestException",
+                        f"Invalid model name: {name[:MAX_NAME_LENGTH]!r}. Use 1-{MAX_NAME_LENGTH} letters, digits, "
+                        "'.', '_' or '-'.")
+
+
+def default_name(url: str) -> str:
+    """MMS's default: the url's last segment, archive suffix removed."""
+    last = url.rstrip("/").rpartition("/")[2]
+    for suffix in ARCHIVE_SUFFIXES:
+        if last.endswith(suffix) and len(last) > len(suffix):
+            return last[: -len(suffix)]
+    return last
+
+
+# -- urls --------------------------------------------------------------------------------------
+
+
+def resolve(url: str, root: str) -> ModelSource:
+    """Resolve ``url`` inside ``root`` without reading outside it; measure what is there."""
+    relative = _relative_to_root(url, root)
+    path = _walk(os.path.realpath(root), relative, url)
+    if stat.S_ISDIR(os.stat(path).st_mode):
+        if not _is_archive_only(path):
+            return ModelSource(path, False, _directory_size(path), _read_hint(path))
+        path = _walk(path, ARCHIVE_NAME, url)
+    if not (stat.S_ISREG(os.stat(path).st_mode) and path.endswith(ARCHIVE_SUFFIXES)):
+        raise InvalidModelURL(400, "InvalidModelException", f"Model url is not a directory or tar archive: {url}")
+    size, hint = _scan_archive(path)
+    return ModelSource(path, True, size, hint)
+
+
+def _relative_to_root(url: str, root: str) -> str:
+    """The url as a path relative to the root, refused when it could only mean somewhere else."""
+    if "\x00" in url or any(ord(c) < 32 for c in url):
+        raise InvalidModelURL(400, "BadRequestException", "Invalid character in url.")
+    if _SCHEME.match(url):
+        raise InvalidModelURL(400, "BadRequestException",
+                              f"Only paths inside the model root are allowed in url: {url}")
+    if ".." in url.split("/"):
+        raise InvalidModelURL(404, "ModelNotFoundException", f"Relative path is not allowed in url: {url}")
+    if not os.path.isabs(url):
+        return url
+    path = os.path.normpath(url)
+    for base in {os.path.normpath(os.path.abspath(root)), os.path.realpath(root)}:
+        if path == base or path.startswith(base.rstrip("/") + "/"):
+            return os.path.relpath(path, base)
+    raise InvalidModelURL(400, "BadRequestException", f"Model url is outside the model root: {url}")
+
+
+def _walk(root: str, relative: str, url: str) -> str:
+    """Follow ``relative`` from the real directory ``root`` one component at a time.
+
+    Every symlink is read, never followed blindly: an absolute target must lie under ``root`` and a
+    relative one may not climb above it, so the walk never stats a path outside the root.
+    """
+    pending = _parts(relative)
+    current, hops = root, 0
+    while pending:
+        part = pending.pop()
+        if part == "..":
+            if current == root:
+                raise _escape(url)
+            current = os.path.dirname(current)
+            continue
+        candidate = os.path.join(current, part)
+        try:
+            mode = os.lstat(candidate).st_mode
+        except OSError:
+            raise ModelNotInStore(404, "ModelNotFoundException", f"Model not found in model store: {url}") from None
+        if not stat.S_ISLNK(mode):
+            if pending and not stat.S_ISDIR(mode):
+                raise ModelNotInStore(404, "ModelNotFoundException", f"Model not found in model store: {url}")
+            current = candidate
+            continue
+        hops += 1
+        if hops > MAX_SYMLINK_HOPS:
+            raise InvalidModelURL(400, "BadRequestException", f"Too many symbolic links in url: {url}")
+        target = os.readlink(candidate)
+        if os.path.isabs(target):
+            target = os.path.normpath(target)
+            if target != root and not target.startswith(root.rstrip("/") + "/"):
+                raise _escape(url)
+            current, target = root, os.path.relpath(target, root)
+        pending.extend(_parts(target))
+    return current
+
+
+def _parts(relative: str) -> list[str]:
+    """Path components in pop order (a stack), without empty and ``.`` parts."""
+    return [p for p in reversed(relative.split("/")) if p not in ("", ".")]
+
+
+def _escape(url: str) -> InvalidModelURL:
+    return InvalidModelURL(400, "BadRequestException", f"Model url is outside the model root: {url}")
+
+
+def _is_archive_only(directory: str) -> bool:
+    """SageMaker layout: a directory holding only ``model.tar.gz`` (hidden files aside) is that archive."""
+    return [name for name in os.listdir(directory) if not name.startswith(".")] == [ARCHIVE_NAME]
+
+
+def _directory_size(directory: str) -> int:
+    """Bytes of the regular files below ``directory``; symlinks are not followed (they count 0)."""
+    total = 0
+    for parent, _dirs, files in os.walk(directory):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(parent, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total
+
+
+def _read_hint(directory: str) -> int | None:
+    """``<model>/memory_mb``: whole MiB one worker needs. Not followed if it is a symlink."""
+    try:
+        # O_NONBLOCK: a FIFO planted under this name must not hang the loader thread.
+        fd = os.open(os.path.join(directory, HINT_FILE), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        return _parse_hint(f.read(64))
+
+
+def _parse_hint(raw: bytes) -> int | None:
+    try:
+        value = float(raw.decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        raise LoadError(400, "InvalidModelException", f"{HINT_FILE} must hold a number of MiB.") from None
+    if not value >= 0:  # also refuses nan
+        raise LoadError(400, "InvalidModelException", f"{HINT_FILE} must hold a number of MiB.")
+    return int(value * MIB)
+
+
+# -- archives ----------------------------------------------------------------------------------
+
+
+def _scan_archive(path: str) -> tuple[int, int | None]:
+    """Check every member, sum their sizes, read the hint: all before anything is written."""
+    total, hint = 0, None
+    with _open_archive(path) as archive:
+        for member in _members(archive, path):
+            total += member.size if member.isfile() else 0
+            if member.isfile() and _member_parts(member) == [HINT_FILE]:
+                hint = _parse_hint(_read_member(archive, member, 64))
+    return total, hint
+
+
+def extract(path: str, name: str) -> str:
+    """Unpack a checked archive into a new private directory (mode 0700) and return it."""
+    target = tempfile.mkdtemp(prefix=f"sagemaker-model-{name}-")
+    try:
+        with _open_archive(path) as archive:
+            for member in _members(archive, path):
+                _extract_member(archive, member, target)
+    except OSError as exc:
+        remove(target)
+        raise LoadError(500, "InternalServerException", f"Failed to unpack model archive: {exc.strerror}") from None
+    except BaseException:
+        remove(target)
+        raise
+    return target
+
+
+def remove(directory: str | None) -> None:
+    """Delete an unpacked model; a missing directory is fine."""
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _open_archive(path: str) -> tarfile.TarFile:
+    try:
+        return tarfile.open(path, "r:*")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise UnsafeArchive(400, "InvalidModelException", f"Invalid model archive: {exc}") from None
+
+
+def _members(archive: tarfile.TarFile, path: str) -> Iterable[tarfile.TarInfo]:
+    """Every member, refusing the first unsafe one. Reading the index also detects corruption."""
+    try:
+        members = archive.getmembers()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise UnsafeArchive(400, "InvalidModelException", f"Invalid model archive: {exc}") from None
+    for member in members:
+        if not (member.isfile() or member.isdir()):
+            raise UnsafeArchive(400, "InvalidModelException",
+                                f"Model archive entry is a link or device, refused: {member.name}")
+        _member_parts(member)
+    return members
+
+
+def _member_parts(member: tarfile.TarInfo) -> list[str]:
+    name = member.name
+    if name.startswith("/") or "\x00" in name or ".." in name.split("/"):
+        raise UnsafeArchive(400, "InvalidModelException", f"Model archive entry escapes its directory: {name}")
+    return [p for p in name.split("/") if p not in ("", ".")]
+
+
+def _read_member(archive: tarfile.TarFile, member: tarfile.TarInfo, limit: int) -> bytes:
+    source = archive.extractfile(member)
+    return source.read(limit) if source is not None else b""
+
+
+def _extract_member(archive: tarfile.TarFile, member: tarfile.TarInfo, target: str) -> None:
+    parts = _member_parts(member)
+    if not parts:
+        return
+    destination = os.path.join(target, *parts)
+    if member.isdir():
+        os.makedirs(destination, mode=0o755, exist_ok=True)
+        return
+    os.makedirs(os.path.dirname(destination), mode=0o755, exist_ok=True)
+    source = archive.extractfile(member)
+    # O_NOFOLLOW: nothing in ``target`` is a symlink (none are extracted), so this is belt and braces.
+    fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        if source is not None:
+            _copy(source, out)
+    os.chmod(destination, 0o755 if member.mode & 0o111 else 0o644)
+
+
+def _copy(source: IO[bytes], out: IO[bytes]) -> None:
+    while True:
+        chunk = source.read(_COPY_CHUNK)
+        if not chunk:
+            return
+        out.write(chunk)
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+
+def available_memory(budget: int | None, committed: int, loading: int) -> int | None:
+    """Bytes a new model may use, or None when nothing limits it (no budget, nothing measurable).
+
+    ``committed``: estimates of every model loaded or loading, charged against the configured
+    ``budget``; ``loading``: estimates of models still loading, which the measured figures do not
+    show yet.
+    """
+    candidates = []
+    if budget is not None:
+        candidates.append(budget - committed)
+    measured = _measured_available()
+    if measured is not None:
+        candidates.append(measured - loading)
+    return max(0, min(candidates)) if candidates else None
+
+
+def _measured_available() -> int | None:
+    values = [v for v in (_cgroup_headroom(), _meminfo_available()) if v is not None]
+    return min(values) if values else None
+
+
+def _cgroup_headroom() -> int | None:
+    """Limit minus working set (usage without reclaimable inactive file cache), cgroup v2 then v1."""
+    v2 = _cgroup_v2_dir()
+    for directory, limit_file, usage_file, inactive_key in (
+            (v2, "memory.max", "memory.current", "inactive_file"),
+            ("/sys/fs/cgroup/memory", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")):
+        limit = _read_int(os.path.join(directory, limit_file))
+        if limit is None or limit >= 1 << 60:  # "max" or v1's "unlimited" (a page-rounded LONG_MAX)
+            continue
+        usage = _read_int(os.path.join(directory, usage_file)) or 0
+        inactive = _read_stat(os.path.join(directory, "memory.stat"), inactive_key)
+        return limit - max(0, usage - inactive)
+    return None
+
+
+def _cgroup_v2_dir() -> str:
+    """This process's cgroup v2 directory: the root in a container (cgroup namespace), else from /proc."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                if line.startswith("0::"):
+                    return os.path.join("/sys/fs/cgroup", line[3:].strip().lstrip("/"))
+    except OSError:
+        pass
+    return "/sys/fs/cgroup"
+
+
+def _meminfo_available() -> int | None:
+    kib = _read_stat("/proc/meminfo", "MemAvailable:")
+    return kib * 1024 if kib else None
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _read_stat(path: str, key: str) -> int:
+    try:
+        with open(path) as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 2 and fields[0] == key:
+                    return int(fields[1])
+    except (OSError, ValueError):
+        pass
+    return 0
