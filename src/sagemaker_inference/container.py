@@ -11,54 +11,72 @@ SageMaker starts a hosting container as ``docker run IMAGE serve``; ``docker run
 
 Why it is safe as PID 1:
 
-* ``serve`` runs the server **in this process** (the same ``sagemaker-inference serve`` code
-  path, no wrapper and no second interpreter). The server installs its own SIGTERM/SIGINT
-  handlers, so the kernel's "PID 1 ignores signals it has no handler for" rule does not bite:
-  SIGTERM drains in-flight requests and exits 0. It also reaps every child, including orphans
-  re-parented to it.
+* ``serve`` runs the server **in this process**, through ``model_server.start_model_server``
+  (the path a framework container's own serving entrypoint takes: ``code/requirements.txt`` is
+  installed, the code directory put on ``PYTHONPATH``), with no wrapper and no second
+  interpreter. The server installs its own SIGTERM/SIGINT handlers, so the kernel's "PID 1
+  ignores signals it has no handler for" rule does not bite: SIGTERM drains in-flight requests
+  and exits 0. It also reaps every child, including orphans re-parented to it.
 * any other command **replaces** this process (``exec``), exactly like ``exec "$@"`` in a shell
   entrypoint: signals reach the command directly and its exit status is the container's. A
   command that is not PID-1-safe itself (no SIGTERM handler, never reaps) should be run with
   ``docker run --init``, as with any image.
 
-The port comes from ``SAGEMAKER_BIND_TO_PORT`` (SageMaker sets it when the image carries the
-``accept-bind-to-port`` label), the model from ``SAGEMAKER_BASE_DIR``/model, i.e.
-``/opt/ml/model``; flags after ``serve`` are the ``sagemaker-inference serve`` flags.
+Everything is configured by environment variables, as SageMaker does (docs/configuration.md):
+the port from ``SAGEMAKER_BIND_TO_PORT`` (SageMaker sets it when the image carries the
+``accept-bind-to-port`` label), the model from ``$SAGEMAKER_BASE_DIR/model`` (``/opt/ml/model``),
+the handler service from ``SAGEMAKER_HANDLER`` (default: the toolkit's, which runs
+``code/inference.py``). ``serve`` takes no flags, so that what runs on SageMaker is exactly what
+``docker run IMAGE`` runs; for flags, run ``sagemaker-inference serve ...`` as the command.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn, Optional
+from typing import NoReturn
 
 SERVE = "serve"
 USAGE = """\
-usage: sagemaker-inference-entrypoint [serve [FLAGS...] | COMMAND [ARGS...]]
+usage: sagemaker-inference-entrypoint [serve | COMMAND [ARGS...]]
 
-  serve      start the model server (the default); FLAGS as for `sagemaker-inference serve --help`
-  COMMAND    anything else is executed in place of this process (e.g. bash, python train.py)
+  serve      start the model server (the default), configured by environment variables:
+             SAGEMAKER_BIND_TO_PORT, SAGEMAKER_HANDLER, SAGEMAKER_MODEL_SERVER_WORKERS, ...
+  COMMAND    anything else is executed in place of this process (e.g. bash, or
+             `sagemaker-inference serve --example` to try the image without a model)
 """
+EXIT_USAGE = 2
 EXIT_NOT_FOUND = 127  # the shell's "command not found"
 EXIT_NOT_EXECUTABLE = 126  # the shell's "found but cannot run"
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Dispatch on the first argument; return the server's exit code (a command never returns)."""
     args = sys.argv[1:] if argv is None else list(argv)
-    if not args or args[0] == SERVE:
-        return serve(args[1:])
+    if args in ([], [SERVE]):
+        return serve()
     if args[0] in ("-h", "--help"):
         print(USAGE, end="")
         return 0
+    if args[0] == SERVE:
+        print(f"sagemaker-inference-entrypoint: serve takes no arguments (got {' '.join(args[1:])}); "
+              "configure it with environment variables\n", file=sys.stderr)
+        print(USAGE, end="", file=sys.stderr)
+        return EXIT_USAGE
     run_command(args)
 
 
-def serve(flags: list[str]) -> int:
-    """Run the model server in this process until it is stopped; its exit code is ours."""
-    from sagemaker_inference.server.cli import main as cli_main
+def serve() -> int:
+    """Run the model server in this process until it is stopped; its exit code is ours.
 
-    return cli_main(["serve", *flags])
+    ``start_model_server`` returns when the server stopped cleanly (SIGTERM drained) and raises
+    ``SystemExit`` with a non-zero code when it could not start; both pass straight through.
+    """
+    from sagemaker_inference import model_server
+
+    handler_service = os.environ.get("SAGEMAKER_HANDLER") or model_server.DEFAULT_HANDLER_SERVICE
+    model_server.start_model_server(handler_service=handler_service)
+    return 0
 
 
 def run_command(args: list[str]) -> NoReturn:

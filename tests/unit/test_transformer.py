@@ -133,3 +133,101 @@ def test_status_below_400_from_a_toolkit_error_has_no_json_body():
     assert body == [""]
     assert context.get_response_status(0) == (204, "")
     assert context.get_response_content_type(0) is None
+
+
+# Containers' unit tests drive the Transformer with ``unittest.mock`` contexts and patched
+# methods, as upstream's own tests do. These check that such tests keep passing.
+
+
+def _mock_context(headers: dict) -> mock.Mock:
+    context = mock.Mock()
+    processor = mock.Mock()
+    processor.get_request_properties.return_value = headers
+    context.request_processor = [processor]
+    return context
+
+
+@mock.patch("sagemaker_inference.transformer.Transformer._run_handler_function", return_value="result")
+@mock.patch("sagemaker_inference.utils.retrieve_content_type_header", return_value="content_type")
+@mock.patch("sagemaker_inference.transformer.Transformer.validate_and_initialize")
+def test_mock_context_batch_uses_index_0_for_every_item(validate, retrieve, run_handler):
+    context = _mock_context({"accept": "accept"})
+    t = Transformer()
+    t._model, t._transform_fn = "model", mock.Mock()
+
+    assert t.transform([{"body": "a"}, {"body": "b"}], context) == ["result", "result"]
+
+    validate.assert_called_once()
+    assert retrieve.call_count == 2
+    run_handler.assert_called_with(t._transform_fn, "model", "b", "content_type", "accept")
+    assert context.set_response_content_type.call_args_list == [mock.call(0, "accept")] * 2
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/csv"])
+@mock.patch("sagemaker_inference.transformer.Transformer._run_handler_function")
+@mock.patch("sagemaker_inference.transformer.Transformer.validate_and_initialize")
+def test_text_bodies_are_decoded_with_their_decode_method(validate, run_handler, content_type):
+    body = mock.Mock()
+    body.decode.return_value = "text"
+    t = Transformer()
+    t._transform_fn = mock.Mock()
+    t.transform([{"body": body}], _mock_context({"Content-Type": content_type, "Accept": "x/y"}))
+    body.decode.assert_called_once_with("utf-8")
+    run_handler.assert_called_once_with(t._transform_fn, None, "text", content_type, "x/y")
+
+
+@mock.patch("sagemaker_inference.transformer.Transformer._validate_user_module_and_set_functions")
+@mock.patch("sagemaker_inference.environment.Environment")
+def test_initialization_error_with_a_mock_context(env, validate_user_module):
+    validate_user_module.side_effect = ValueError("Foo")
+    context = mock.Mock()  # no request_processor list: len() is not supported
+    response = Transformer().transform([{"body": "x"}], context)
+    assert json.loads(response[0])["message"] == "Foo"
+    context.set_response_status.assert_called_with(code=500, phrase="Foo")
+
+
+@mock.patch("sagemaker_inference.transformer.Transformer._validate_user_module_and_set_functions")
+@mock.patch("sagemaker_inference.environment.Environment")
+def test_validate_and_initialize_passes_the_context_to_a_mock_model_fn(env, validate_user_module):
+    t = Transformer()
+    t._model_fn = mock.Mock()
+    context = mock.Mock()
+    t.validate_and_initialize(context=context)
+    t.validate_and_initialize()
+    t._model_fn.assert_called_once_with(environment.model_dir, context)
+    env.assert_called_once_with()
+
+
+@mock.patch("importlib.import_module", return_value=object())
+@mock.patch("sagemaker_inference.transformer.find_spec", return_value=mock.Mock())
+def test_a_mock_default_handler_does_not_enable_the_batch_path(find_spec, import_module):
+    t = Transformer(mock.Mock())
+    t._environment = mock.Mock()
+    t._validate_user_module_and_set_functions()
+    assert t._predict_batch_fn is None
+    assert t._input_fn is t._default_inference_handler.default_input_fn
+
+
+@mock.patch(
+    "sagemaker_inference.transformer.Transformer._run_handler_function", side_effect=["data", "prediction", "out"]
+)
+def test_default_transform_fn_goes_through_run_handler_function(run_handler):
+    t = Transformer()
+    t._input_fn, t._predict_fn, t._output_fn = mock.Mock(), mock.Mock(), mock.Mock()
+    assert t._default_transform_fn("model", "input", "ct", "accept", None) == "out"
+    assert run_handler.call_args_list == [
+        mock.call(t._input_fn, "input", "ct"),
+        mock.call(t._predict_fn, "data", "model"),
+        mock.call(t._output_fn, "prediction", "accept"),
+    ]
+
+
+def test_initialize_with_a_magic_mock_context():
+    from sagemaker_inference.default_handler_service import DefaultHandlerService
+
+    service = mock.Mock()
+    context = mock.MagicMock()
+    context.system_properties.get.return_value = "/opt/ml/models/model-name"
+    with mock.patch.dict("os.environ", {}, clear=False):
+        DefaultHandlerService(service).initialize(context)
+    service.validate_and_initialize.assert_called_once_with(model_dir="/opt/ml/models/model-name", context=context)

@@ -30,7 +30,7 @@ def _bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name}={raw!r}: expected true or false")
 
 
-def _int(name: str, raw: str, minimum: int = 0, maximum: Optional[int] = None) -> int:
+def _int(name: str, raw: str, minimum: int = 0, maximum: int | None = None) -> int:
     try:
         value = int(raw.strip())
     except ValueError:

@@ -215,6 +215,8 @@ class WorkerGroup:
         self.spec = spec
         self.python = python or sys.executable
         self.env = dict(os.environ if env is None else env)
+        # User code's print() should reach the server log when it happens, not when a buffer fills.
+        self.env.setdefault("PYTHONUNBUFFERED", "1")
         self.children: dict[int, Worker] = {} if children is None else children
         self.on_change = on_change
         self.log_level = log_level

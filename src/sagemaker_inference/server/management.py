@@ -1,0 +1,365 @@
+"""The MMS management API, served in multi-model mode only: register, list, describe, scale and
+unregister models at run time (``POST/GET /models``, ``GET/PUT/DELETE /models/{name}``).
+
+Endpoints are called synchronously from the event loop. Anything slow (resolving and measuring a
+model directory, unpacking an archive, starting or stopping workers) runs in a task, with the file
+system work in a thread, so loading or unloading one model never holds up inference on another or
+``/ping``; the task answers the request when it is done.
+
+A load takes its name in ``registry.reservations`` before its first ``await``, so two loads of one
+name give one 200 and one 409 even while the first is still unpacking. The reservation also holds
+the model's memory estimate until its workers run, so concurrent loads cannot both spend the same
+free memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import parse_qsl
+
+from sagemaker_inference.server import model_store
+from sagemaker_inference.server.registry import LoadError, ModelState
+
+if TYPE_CHECKING:
+    from sagemaker_inference.server.app import App
+    from sagemaker_inference.server.http.protocol import Exchange
+    from sagemaker_inference.server.workers.pool import ModelSpec
+
+logger = logging.getLogger("sagemaker_inference.server")
+
+Endpoint = Callable[["App", "Exchange", dict[str, str]], None]
+
+MAX_PAGE = 100
+RUNTIMES = ("python", "python2", "python3")
+WORKERS_SCALED = {"status": "Workers scaled"}
+PROCESSING = {"status": "Processing worker updates..."}
+
+_background: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones
+
+
+class BadRequest(LoadError):
+    """A parameter of a management request is missing or malformed (400)."""
+
+    def __init__(self, message: str):
+        super().__init__(400, "BadRequestException", message)
+
+
+def table() -> dict[str, Endpoint]:
+    return {"list_models": list_models, "register_model": register_model, "describe_model": describe_model,
+            "unregister_model": unregister_model, "scale_model": scale_model}
+
+
+# -- parameters --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Registration:
+    """``POST /models`` parameters; None means "the server's default"."""
+
+    url: str
+    model_name: str
+    handler: str | None = None
+    batch_size: int | None = None
+    max_batch_delay_ms: float | None = None
+    initial_workers: int | None = None
+    response_timeout: float | None = None  # seconds
+    synchronous: bool = True
+
+
+def parse_registration(content_type: bytes | None, body: bytes, query: bytes) -> Registration:
+    """JSON body when the MIME type is ``application/json`` (query ignored, as MMS), else the query."""
+    is_json = (content_type or b"").split(b";")[0].strip().lower() == b"application/json"
+    fields = _json_fields(body) if is_json else _query_fields(query)
+    url = _text(fields, "url")
+    if not url:
+        raise BadRequest("Parameter url is required.")
+    runtime = _text(fields, "runtime")
+    if runtime is not None and runtime not in RUNTIMES:
+        raise BadRequest(f"Invalid RuntimeType value: {runtime}")
+    timeout = _number(fields, "response_timeout", minimum=1)
+    return Registration(
+        url=url,
+        model_name=_text(fields, "model_name") or model_store.default_name(url),
+        handler=_handler(_text(fields, "handler")),
+        batch_size=_integer(fields, "batch_size", minimum=1),
+        max_batch_delay_ms=_number(fields, "max_batch_delay", minimum=0),
+        initial_workers=_integer(fields, "initial_workers", minimum=1),
+        # MMS: seconds in the JSON form, minutes in the query form.
+        response_timeout=None if timeout is None else timeout if is_json else timeout * 60,
+        synchronous=_flag(fields, "synchronous", True),
+    )
+
+
+def _json_fields(body: bytes) -> Mapping[str, Any]:
+    try:
+        fields = json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("Invalid JSON body.") from None
+    if not isinstance(fields, dict):
+        raise BadRequest("Invalid JSON body: expected an object.")
+    return fields
+
+
+def _query_fields(query: bytes) -> Mapping[str, Any]:
+    fields: dict[str, str] = {}
+    for key, value in parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True):
+        fields.setdefault(key, value)  # MMS reads the first value of a repeated parameter
+    return fields
+
+
+def _text(fields: Mapping[str, Any], name: str) -> str | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"Parameter {name} must be a string.")
+    return value
+
+
+def _number(fields: Mapping[str, Any], name: str, minimum: float) -> float | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value) if not isinstance(value, bool) else float("nan")
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number >= minimum or number == float("inf"):
+        raise BadRequest(f"Parameter {name} must be a number of at least {minimum:g}.")
+    return number
+
+
+def _integer(fields: Mapping[str, Any], name: str, minimum: int) -> int | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise BadRequest(f"Parameter {name} must be an integer of at least {minimum}.")
+    return value
+
+
+def _flag(fields: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = fields.get(name)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise BadRequest(f"Parameter {name} must be true or false.")
+
+
+def _handler(handler: str | None) -> str | None:
+    """A handler file path may only name a file inside the model directory (the worker's cwd)."""
+    if handler is not None:
+        path = handler.partition(":")[0]
+        if path.startswith("/") or ".." in path.split("/"):
+            raise BadRequest(f"Invalid handler: {handler}")
+    return handler
+
+
+# -- endpoints ---------------------------------------------------------------------------------
+
+
+def register_model(app: App, exchange: Exchange, params: dict[str, str]) -> None:
+    request = exchange.request
+    assert request is not None
+    registry = app.registry
+    try:
+        registration = parse_registration(request.header(b"content-type"), request.body, request.query)
+        model_store.validate_name(registration.model_name)
+    except LoadError as exc:
+        exchange.respond_error(exc.status, exc.error_type, exc.message)
+        return
+    name = registration.model_name
+    if app.draining:
+        exchange.respond_error(503, "ServiceUnavailableException", "Server is shutting down.")
+        return
+    if registry.taken(name):
+        exchange.respond_error(409, "ConflictStatusException", f"Model {name} is already registered.")
+        return
+    registry.reservations[name] = 0  # takes the name now, before any await
+    if registration.synchronous:
+        _spawn(_answer(exchange, _load(app, registration), WORKERS_SCALED))
+    else:
+        exchange.respond_json(202, PROCESSING)
+        _spawn(_answer(None, _load(app, registration), WORKERS_SCALED))
+
+
+def list_models(app: App, exchange: Exchange, params: dict[str, str]) -> None:
+    request = exchange.request
+    assert request is not None
+    query = _query_fields(request.query)
+    limit = _lenient_int(query.get("limit"), MAX_PAGE)
+    limit = MAX_PAGE if limit > MAX_PAGE or limit < 0 else limit
+    offset = max(0, _lenient_int(query.get("next_page_token"), 0))
+    models, more = app.registry.page(offset, limit)
+    payload: dict[str, object] = {"nextPageToken": str(offset + limit)} if more else {}
+    payload["models"] = [{"modelName": m.name, "modelUrl": m.url} for m in models]
+    exchange.respond_json(200, payload)
+
+
+def describe_model(app: App, exchange: Exchange, params: dict[str, str]) -> None:
+    model = app.registry.models.get(params["name"])
+    if model is None:
+        exchange.respond_error(404, "ModelNotFoundException", f"Model not found: {params['name']}")
+        return
+    exchange.respond_json(200, model.describe())
+
+
+def unregister_model(app: App, exchange: Exchange, params: dict[str, str]) -> None:
+    name = params["name"]
+    model = app.registry.models.get(name)
+    if model is None or model.state != ModelState.READY:
+        exchange.respond_error(404, "ModelNotFoundException", f"Model not found: {name}")
+        return
+    _spawn(_answer(exchange, _unload(app, name), {"status": f'Model "{name}" unregistered'}))
+
+
+def scale_model(app: App, exchange: Exchange, params: dict[str, str]) -> None:
+    """Validated as MMS does; a change of worker count is not supported yet (501), a no-op is."""
+    request = exchange.request
+    assert request is not None
+    name = params["name"]
+    try:
+        fields = _query_fields(request.query)
+        low = _integer(fields, "min_worker", minimum=0)
+        low = 1 if low is None else low
+        high = _integer(fields, "max_worker", minimum=0)
+        high = low if high is None else high
+        synchronous = _flag(fields, "synchronous", False)
+    except LoadError as exc:
+        exchange.respond_error(exc.status, exc.error_type, exc.message)
+        return
+    if high < low:
+        exchange.respond_error(400, "BadRequestException", "max_worker cannot be less than min_worker.")
+        return
+    model = app.registry.models.get(name)
+    if model is None:
+        exchange.respond_error(404, "ModelNotFoundException", f"Model not found: {name}")
+    elif low != model.spec.workers:
+        exchange.respond_error(501, "NotImplementedException",
+                               "Changing the worker count of a loaded model is not supported; "
+                               "unregister it and register it again with initial_workers.")
+    elif synchronous:
+        exchange.respond_json(200, WORKERS_SCALED)
+    else:
+        exchange.respond_json(202, PROCESSING)
+
+
+def _lenient_int(value: str | None, default: int) -> int:
+    """MMS's query integers: anything unparsable is the default."""
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+# -- tasks -------------------------------------------------------------------------------------
+
+
+def _spawn(coroutine: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def _answer(exchange: Exchange | None, work: Coroutine[Any, Any, None], success: object) -> None:
+    """Run ``work``; answer ``success`` or its ``LoadError`` (logged when nobody waits for it)."""
+    try:
+        await work
+    except LoadError as exc:
+        if exchange is None:
+            logger.error("background load failed: %s", exc.message)
+        else:
+            exchange.respond_error(exc.status, exc.error_type, exc.message)
+        return
+    except Exception:
+        logger.exception("management request failed")
+        if exchange is not None:
+            exchange.respond_error(500, "InternalServerException", "Internal server error.")
+        return
+    if exchange is not None:
+        exchange.respond_json(200, success)
+
+
+async def _load(app: App, registration: Registration) -> None:
+    """Resolve, check memory, unpack, start workers. The caller has reserved the name."""
+    registry, name = app.registry, registration.model_name
+    loop = asyncio.get_running_loop()
+    started, unpacked = time.monotonic(), None
+    try:
+        source = await loop.run_in_executor(None, model_store.resolve, registration.url, app.config.model_root)
+        spec = _spec(app, registration, source.path)
+        await _reserve_memory(app, name, source.footprint(spec.workers))
+        if source.is_archive:
+            unpacked = await loop.run_in_executor(None, model_store.extract, source.path, name)
+            spec = _spec(app, registration, unpacked)
+        deadline = max(spec.response_timeout, app.config.startup_timeout)
+        try:
+            model = await asyncio.wait_for(registry.load(spec, registration.url), deadline)
+        except asyncio.TimeoutError:
+            raise LoadError(500, "InternalServerException",
+                            f"Failed to start workers: the model did not load within {deadline:g} s") from None
+    except BaseException:
+        registry.reservations.pop(name, None)
+        if unpacked is not None:
+            await loop.run_in_executor(None, model_store.remove, unpacked)
+        raise
+    model.memory_estimate = registry.reservations.pop(name, 0)
+    if unpacked is not None:
+        registry.unpacked[name] = unpacked
+    logger.info("model %r loaded from %s: %d worker(s), handler %s, in %.2f s", name, registration.url,
+                spec.workers, spec.handler, time.monotonic() - started)
+
+
+def _spec(app: App, registration: Registration, model_dir: str) -> ModelSpec:
+    return app.registry.spec(registration.model_name, model_dir, handler=registration.handler,
+                             workers=registration.initial_workers, batch_size=registration.batch_size,
+                             max_batch_delay_ms=registration.max_batch_delay_ms,
+                             response_timeout=registration.response_timeout)
+
+
+async def _reserve_memory(app: App, name: str, need: int) -> None:
+    """Reserve ``need`` bytes for ``name``, evicting least recently used models if allowed; else 507."""
+    registry, config = app.registry, app.config
+    budget = config.memory_limit_mb * model_store.MIB if config.memory_limit_mb else None
+    while True:
+        available = model_store.available_memory(budget, registry.memory_committed(), registry.memory_loading())
+        if available is None or need <= available:
+            registry.reservations[name] = need
+            return
+        victims = registry.least_recently_used() if config.mme_lru_eviction else []
+        if not victims:
+            raise model_store.InsufficientMemory(
+                507, "InternalServerException",
+                f"Not enough memory to load model {name}: it needs {_mib(need)} MiB, {_mib(available)} MiB "
+                "are available.")
+        logger.info("evicting model %r (least recently used) to make room for %r", victims[0].name, name)
+        try:
+            await _unload(app, victims[0].name)
+        except LoadError:
+            pass  # unloaded meanwhile by someone else: measure again
+
+
+async def _unload(app: App, name: str) -> None:
+    registry = app.registry
+    model = registry.models.get(name)
+    drain = model.spec.response_timeout if model is not None else 0.0
+    await registry.unload(name, drain)
+    unpacked = registry.unpacked.pop(name, None)
+    if unpacked is not None:
+        await asyncio.get_running_loop().run_in_executor(None, model_store.remove, unpacked)
+    logger.info("model %r unloaded", name)
+
+
+def _mib(size: int) -> str:
+    return f"{size / model_store.MIB:.1f}"
