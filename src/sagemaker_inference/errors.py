@@ -10,7 +10,7 @@ Hierarchy (the upstream classes keep their exact constructors and attributes)::
         ├── NotAcceptableError(accept)                    406, also an UnsupportedFormatError
         └── DecodeError(message)                          400, also a ValueError
 
-The three new classes carry their HTTP status in the type, so the transformer maps every
+The three new classes carry their HTTP status in the type, so ``_responses.http_error`` maps every
 exception to a response with ``isinstance`` checks only (never by looking at ``str(exc)``), while
 ``except UnsupportedFormatError`` / ``except ValueError`` clauses written against upstream keep
 catching what they caught before.
@@ -19,7 +19,7 @@ catching what they caught before.
 from __future__ import annotations
 
 import textwrap
-from typing import Any, NamedTuple
+from typing import Any
 
 
 class UnsupportedFormatError(Exception):
@@ -119,44 +119,3 @@ class DecodeError(_StatusError, ValueError):
     """
 
     status = 400
-
-
-class HTTPError(NamedTuple):
-    """How an exception is reported to the client: status, error type, message, reason phrase."""
-
-    code: int
-    type: str
-    message: str
-    phrase: str
-
-
-_MESSAGE_LIMIT = 1024
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 3] + "..."
-
-
-def _as_http_error(exc: BaseException, unsupported_status: int = 415) -> HTTPError:
-    """Map an exception raised while serving one request to what the client sees.
-
-    ``BaseInferenceToolkitError`` → its own status, message and phrase; a bare
-    ``UnsupportedFormatError`` → ``unsupported_status`` (415 on the input side, 406 on the
-    output side); MMS's ``PredictionException`` → its ``error_code``; anything else → 500 with
-    ``str(exc)`` as upstream's ``GenericInferenceToolkitError(500, str(exc))`` would say.
-    """
-    from sagemaker_inference.context import PredictionException
-
-    name = type(exc).__name__
-    if isinstance(exc, BaseInferenceToolkitError):
-        message = "" if exc.message is None else str(exc.message)
-        phrase = message if exc.phrase is None else str(exc.phrase)
-        return HTTPError(int(exc.status_code), name, _short(message), _short(phrase))
-    if isinstance(exc, UnsupportedFormatError):
-        message = _short(str(exc))
-        return HTTPError(unsupported_status, name, message, message)
-    if isinstance(exc, PredictionException):
-        message = _short(str(exc.message))
-        return HTTPError(int(exc.error_code), name, message, message)
-    message = _short(str(exc) or "Invalid Request")
-    return HTTPError(500, name, message, message)

@@ -9,7 +9,7 @@ How a batch is served (differences from upstream are in docs/compatibility.md):
   context), and its status and content type are set on index ``i``.
 * A failing request fails alone: it gets a JSON error body
   ``{"code", "type", "message"}`` and a status chosen from the exception's type
-  (``errors._as_http_error``); the others in the batch are unaffected.
+  (``_responses.http_error``); the others in the batch are unaffected.
 * If the user module (or the default handler) provides ``predict_batch_fn(inputs, model)``,
   inputs are decoded one by one, the model is called once for the batch, and outputs are
   encoded one by one (``_transform_batch``).
@@ -22,13 +22,11 @@ function (``inspect.signature`` costs microseconds) and cached.
 from __future__ import annotations
 
 import importlib
-import json
-import logging as _stdlib_logging
 from collections.abc import Sequence
 from importlib.util import find_spec
 from typing import Any, Callable
 
-from sagemaker_inference import _mime, content_types, decoder, environment, errors, logging, utils
+from sagemaker_inference import _mime, _responses, content_types, decoder, environment, errors, logging, utils
 from sagemaker_inference.default_inference_handler import DefaultInferenceHandler
 from sagemaker_inference.errors import BaseInferenceToolkitError, GenericInferenceToolkitError
 
@@ -86,7 +84,7 @@ class Transformer:
         Returns:
             list[str]: the error body, wrapped in a list.
         """
-        return [_report(context, (0,), inference_exception, trace)]
+        return [_responses.report(context, (0,), inference_exception, trace)]
 
     def transform(self, data: Sequence[dict[str, Any]], context: Any) -> list[Any]:
         """Take a request with input data, deserialize it, make a prediction, and return a
@@ -105,7 +103,7 @@ class Transformer:
                 model_dir = context.system_properties.get("model_dir")
                 self.validate_and_initialize(model_dir=model_dir, context=context)
             except Exception as e:
-                body = _report(context, range(min(len(data), _batch_width(context))), e)
+                body = _responses.report(context, range(min(len(data), _batch_width(context))), e)
                 return [body] * len(data)
         processors = context.request_processor or ()
         if self._predict_batch_fn is not None:
@@ -116,9 +114,9 @@ class Transformer:
             try:
                 input_data, content_type, accept = self._read_request(item, processors[idx])
                 result = self._run_handler_function(self._transform_fn, self._model, input_data, content_type, accept)
-                responses.append(_respond(context, idx, result, accept))
+                responses.append(_responses.respond(context, idx, result, accept))
             except Exception as e:
-                responses.append(_report(context, (idx,), e))
+                responses.append(_responses.report(context, (idx,), e))
         return responses
 
     def _transform_batch(self, data: Sequence[dict[str, Any]], context: Any, processors: Sequence[Any]) -> list[Any]:
@@ -133,25 +131,25 @@ class Transformer:
                 inputs.append(self._decode_input(input_data, content_type))
                 pending.append((i, idx, accept))
             except Exception as e:
-                responses[i] = _report(context, (idx,), e)
+                responses[i] = _responses.report(context, (idx,), e)
         if not pending:
             return responses
         try:
             predictions = self._run_handler_function(self._predict_batch_fn, inputs, self._model)
             _check_predictions(predictions, len(inputs))
         except Exception as e:
-            body = _report(context, [idx for _, idx, _ in pending], e)
+            body = _responses.report(context, [idx for _, idx, _ in pending], e)
             for i, _, _ in pending:
                 responses[i] = body
             return responses
         for (i, idx, accept), prediction in zip(pending, predictions):
             try:
                 if isinstance(prediction, Exception):
-                    responses[i] = _report(context, (idx,), prediction)
+                    responses[i] = _responses.report(context, (idx,), prediction)
                 else:
-                    responses[i] = _respond(context, idx, self._encode_output(prediction, accept), accept)
+                    responses[i] = _responses.respond(context, idx, self._encode_output(prediction, accept), accept)
             except Exception as e:
-                responses[i] = _report(context, (idx,), e)
+                responses[i] = _responses.report(context, (idx,), e)
         return responses
 
     def _read_request(self, item: dict[str, Any], processor: Any) -> tuple[Any, Any, str]:
@@ -359,51 +357,3 @@ def _check_predictions(predictions: Any, expected: int) -> None:
         raise GenericInferenceToolkitError(
             500, f"predict_batch_fn returned {len(predictions)} predictions for {expected} inputs."
         )
-
-
-def _respond(context: Any, idx: int, result: Any, accept: str) -> Any:
-    """Record the content type of a successful response and return its body.
-
-    ``(body, content_type)`` tuples are accepted for backwards compatibility; a bare body is
-    sent with the request's accept value as content type, as upstream.
-    """
-    if isinstance(result, tuple):
-        response, response_content_type = result[0], result[1]
-    else:
-        response, response_content_type = result, accept
-    context.set_response_content_type(idx, response_content_type)
-    return response
-
-
-def _report(context: Any, indices: Sequence[int], exc: BaseException, trace: str | None = None) -> Any:
-    """Log ``exc``, set the error status on every index in ``indices`` and return the body.
-
-    The body is MMS's error JSON (2-space indent, trailing newline) with the traceback added
-    only when DEBUG logging is enabled; the reason phrase has CR/LF replaced. A
-    ``BaseInferenceToolkitError`` with a status below 400 (e.g. 204) gets its message as body.
-    """
-    error = errors._as_http_error(exc)
-    level = _stdlib_logging.ERROR if error.code >= 500 else _stdlib_logging.WARNING
-    logger.log(level, "%s %s: %s", error.code, error.type, error.message, exc_info=exc)
-    phrase = utils.remove_crlf(error.phrase)
-    if error.code < 400:
-        body: Any = error.message
-    else:
-        fields = {"code": error.code, "type": error.type, "message": error.message}
-        if logger.isEnabledFor(_stdlib_logging.DEBUG):
-            fields["traceback"] = trace if trace is not None else _format_traceback(exc)
-        body = json.dumps(fields, indent=2) + "\n"
-    for idx in indices:
-        if error.code >= 400:
-            context.set_response_content_type(idx, content_types.JSON)
-        if idx:
-            context.set_response_status(code=error.code, phrase=phrase, idx=idx)
-        else:  # the exact call upstream makes, which tests with mock contexts assert
-            context.set_response_status(code=error.code, phrase=phrase)
-    return body
-
-
-def _format_traceback(exc: BaseException) -> str:
-    import traceback
-
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -9,6 +9,8 @@ import json
 import numpy as np
 import pytest
 
+from tests.e2e.serverproc import ServerProcess, write_model
+
 # model_fn/predict_fn only: input_fn and output_fn are the toolkit's defaults (decoder/encoder).
 DOUBLING_MODEL = """
 import numpy as np
@@ -59,9 +61,12 @@ def handle(data, context):
 """
 
 
-@pytest.fixture
-def doubling(serve, model_dir):
-    return serve("--model-dir", str(model_dir(DOUBLING_MODEL)))
+@pytest.fixture(scope="module")
+def doubling(tmp_path_factory):
+    """One server for the tests that only send requests to it (each server start costs ~0.5 s)."""
+    directory = write_model(tmp_path_factory.mktemp("doubling") / "model", DOUBLING_MODEL)
+    with ServerProcess(["--model-dir", str(directory), "--workers", "1"]) as server:
+        yield server.wait_ready()
 
 
 def test_json_round_trip(doubling):

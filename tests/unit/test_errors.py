@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 
 from sagemaker_inference import errors
-from sagemaker_inference.context import PredictionException
 
 
 def test_unsupported_format_error_has_upstreams_message():
@@ -44,31 +43,3 @@ def test_status_errors(error, code, bases):
     assert isinstance(error, (errors.BaseInferenceToolkitError, *bases))
     assert all(isinstance(error, base) for base in bases)
     assert str(error) == error.message == error.phrase
-
-
-@pytest.mark.parametrize(
-    ("exc", "unsupported_status", "expected"),
-    [
-        (errors.GenericInferenceToolkitError(409, "m", "p"), 415, (409, "GenericInferenceToolkitError", "m", "p")),
-        (errors.UnsupportedFormatError("x"), 406, (406, "UnsupportedFormatError")),
-        (errors.UnsupportedFormatError("x"), 415, (415, "UnsupportedFormatError")),
-        (PredictionException("nope", 418), 415, (418, "PredictionException", "nope", "nope")),
-        (RuntimeError(), 415, (500, "RuntimeError", "Invalid Request", "Invalid Request")),
-        (KeyError("k"), 415, (500, "KeyError", "'k'", "'k'")),
-    ],
-)
-def test_as_http_error(exc, unsupported_status, expected):
-    assert errors._as_http_error(exc, unsupported_status)[: len(expected)] == expected
-
-
-def test_as_http_error_handles_subclasses_without_super_init_and_long_messages():
-    class Custom(errors.BaseInferenceToolkitError):
-        def __init__(self):
-            self.status_code = 400
-            self.message = "x" * 5000
-            self.phrase = None
-
-    error = errors._as_http_error(Custom())
-    assert error.code == 400
-    assert len(error.message) == 1024 and error.message.endswith("...")
-    assert error.phrase == error.message

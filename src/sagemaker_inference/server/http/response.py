@@ -36,13 +36,16 @@ def _status_line(status: int, reason: bytes) -> bytes:
 def render(status: int, reason: bytes, headers: Sequence[tuple[bytes, bytes]], body: bytes, *,
            keep_alive: bool, request_id: bytes = b"") -> bytes:
     """The whole response. ``reason`` is sent verbatim (MMS sends a handler's empty phrase empty)."""
-    parts = [_status_line(status, reason)]
-    for name, value in headers:
-        parts += (name, b": ", value, b"\r\n")
-    if request_id:
-        parts += (b"x-request-id: ", request_id, b"\r\n")
-    parts += (NO_CACHE, b"content-length: %d\r\n" % len(body), KEEP_ALIVE if keep_alive else CLOSE, body)
-    return b"".join(parts)
+    lines = b"".join([b"%s: %s\r\n" % pair for pair in headers])
+    return render_lines(status, reason, lines, body, keep_alive=keep_alive, request_id=request_id)
+
+
+def render_lines(status: int, reason: bytes, header_lines: bytes, body: bytes, *, keep_alive: bool,
+                 request_id: bytes = b"") -> bytes:
+    """``render`` with the handler's headers already rendered as ``name: value\r\n`` lines."""
+    return b"".join((_status_line(status, reason), header_lines,
+                     b"x-request-id: %s\r\n" % request_id if request_id else b"", NO_CACHE,
+                     b"content-length: %d\r\n" % len(body), KEEP_ALIVE if keep_alive else CLOSE, body))
 
 
 def json_body(payload: object) -> bytes:

@@ -145,8 +145,8 @@ class Worker:
         processor = self.context.request_processor[idx]
         status = processor._status_code
         reason = processor._reason_phrase
-        headers = [(str(k).encode("utf-8", "replace"), _header_value(v))
-                   for k, v in processor._response_header.items() if v is not None]
+        headers = [(_header_value(k), _header_value(v)) for k, v in processor._response_header.items()
+                   if v is not None]
         reason_bytes = _header_value(reason) if reason else b""
         return p.Response(int(status), reason_bytes, headers, _body_bytes(item))
 

@@ -151,19 +151,55 @@ class Batch:
 
 
 class Response:
-    """One answer: status, reason phrase, headers (content type included), body."""
+    """One answer: status, reason phrase, headers (content type included), body.
+
+    Headers travel already rendered as HTTP header lines (``name: value\r\n``...): the worker
+    renders them, so the frontend, the one process every request goes through, only splices them
+    into its response. Names and values must not contain CR or LF (the worker sanitises them).
+    """
 
     __slots__ = ("status", "reason", "headers", "body")
 
     def __init__(self, status: int, reason: bytes, headers: Pairs, body: bytes):
         self.status, self.reason, self.headers, self.body = status, reason, headers, body
 
+    @property
+    def header_lines(self) -> bytes:
+        return b"".join([b"%s: %s\r\n" % pair for pair in self.headers])
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Response) and (self.status, self.reason, list(self.headers), self.body) == (
+        return isinstance(other, (Response, ReceivedResponse)) and (
+            self.status, self.reason, list(self.headers), self.body) == (
             other.status, other.reason, list(other.headers), other.body)
 
     def __repr__(self) -> str:
         return f"Response({self.status}, {self.reason!r}, {len(self.body)} bytes)"
+
+
+class ReceivedResponse:
+    """A decoded ``Response``: the header lines stay as received, ready to be written."""
+
+    __slots__ = ("status", "reason", "header_lines", "body")
+
+    def __init__(self, status: int, reason: bytes, header_lines: bytes, body: bytes):
+        self.status, self.reason, self.header_lines, self.body = status, reason, header_lines, body
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        pairs = []
+        for line in self.header_lines.split(b"\r\n"):
+            if line:
+                name, _, value = line.partition(b": ")
+                pairs.append((name, value))
+        return pairs
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, (Response, ReceivedResponse)) and (
+            self.status, self.reason, self.headers, self.body) == (
+            other.status, other.reason, list(other.headers), other.body)
+
+    def __repr__(self) -> str:
+        return f"ReceivedResponse({self.status}, {self.reason!r}, {len(self.body)} bytes)"
 
 
 class Reply:
@@ -172,7 +208,7 @@ class Reply:
     __slots__ = ("batch_id", "responses")
     kind = KIND_REPLY
 
-    def __init__(self, batch_id: int, responses: Sequence[Response]):
+    def __init__(self, batch_id: int, responses: Sequence[Union[Response, ReceivedResponse]]):
         self.batch_id, self.responses = batch_id, responses
 
     def __eq__(self, other: object) -> bool:
@@ -255,11 +291,11 @@ def encode_batch(batch_id: int, requests: Sequence[Any]) -> bytes:
     return _frame(KIND_BATCH, parts)
 
 
-def encode_reply(batch_id: int, responses: Sequence[Response]) -> bytes:
+def encode_reply(batch_id: int, responses: Sequence[Union[Response, ReceivedResponse]]) -> bytes:
     parts = [_BATCH_HEAD.pack(batch_id, len(responses))]
     for r in responses:
-        headers = _blob(r.headers)
-        parts += (_RESPONSE_HEAD.pack(r.status, len(r.reason), len(headers), len(r.body)), r.reason, headers, r.body)
+        lines = r.header_lines
+        parts += (_RESPONSE_HEAD.pack(r.status, len(r.reason), len(lines), len(r.body)), r.reason, lines, r.body)
     return _frame(KIND_REPLY, parts)
 
 
@@ -327,9 +363,9 @@ def _decode_reply(c: _Cursor) -> Reply:
         pos += 12
         reason = data[pos:pos + reason_len]
         pos += reason_len
-        headers = _unblob(data[pos:pos + headers_len])
+        header_lines = data[pos:pos + headers_len]
         pos += headers_len
-        responses.append(Response(status, reason, headers, data[pos:pos + body_len]))
+        responses.append(ReceivedResponse(status, reason, header_lines, data[pos:pos + body_len]))
         pos += body_len
     c.pos = pos
     return Reply(batch_id, responses)
