@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import httpx
 import pytest
@@ -62,12 +62,12 @@ def model_fn(model_dir):
 """
 
 
-def add_model(root: Path, name: str, source: Optional[str] = None, **files: str) -> Path:
+def add_model(root: Path, name: str, source: str | None = None, **files: str) -> Path:
     """A model dir ``<root>/<name>`` with ``code/inference.py`` (default: MODEL_FN answering ``name``)."""
     return write_model(root / name, source if source is not None else MODEL_FN.format(name=name), **files)
 
 
-def start_mme(root: Path, *args: str, env: Optional[dict[str, str]] = None) -> ServerProcess:
+def start_mme(root: Path, *args: str, env: dict[str, str] | None = None) -> ServerProcess:
     """A multi-model server over ``root``, ready (``/ping`` 200), one worker per model."""
     server = ServerProcess(["--workers", "1", "--model-root", str(root), *args],
                            env={"SAGEMAKER_MULTI_MODEL": "true", **(env or {})})

@@ -277,9 +277,9 @@ async def _answer(exchange: Exchange | None, work: Coroutine[Any, Any, None], su
     try:
         await work
     except LoadError as exc:
-        if exchange is None:
-            logger.error("background load failed: %s", exc.message)
-        else:
+        # Refusals are logged too: a refused url or archive may be someone probing the API.
+        logger.log(logging.ERROR if exc.status >= 500 else logging.WARNING, "%s", exc.message)
+        if exchange is not None:
             exchange.respond_error(exc.status, exc.error_type, exc.message)
         return
     except Exception:

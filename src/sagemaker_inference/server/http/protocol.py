@@ -23,7 +23,7 @@ from sagemaker_inference.server.http.parser import ContinueRequested, HTTPReques
 
 if TYPE_CHECKING:
     from sagemaker_inference.server.app import App
-    from sagemaker_inference.server.workers.protocol import ReceivedResponse, Response
+    from sagemaker_inference.server.workers.protocol import RenderedResponse, Response
 
 MAX_OUTSTANDING = 64
 
@@ -71,7 +71,7 @@ class Exchange:
                       extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         self.respond(r.render_error(status, error_type, message, keep_alive=self.keep_alive, extra=extra))
 
-    def deliver(self, response: Response | ReceivedResponse) -> None:
+    def deliver(self, response: Response | RenderedResponse) -> None:
         """An inference result from a worker (the pool's ``Sink`` contract)."""
         keep_alive = self.keep_alive
         self.respond(r.render_lines(response.status, response.reason, response.header_lines, response.body,

@@ -52,7 +52,7 @@ class Sink(Protocol):
 
     cancelled: bool
 
-    def deliver(self, response: p.Response | p.ReceivedResponse) -> None: ...
+    def deliver(self, response: p.Response | p.RenderedResponse) -> None: ...
 
 
 class Inference:

@@ -141,14 +141,29 @@ class Worker:
             sys.stdout.flush()
         return p.encode_reply(batch.batch_id, responses)
 
-    def _response(self, idx: int, item: Any) -> p.Response:
+    def _response(self, idx: int, item: Any) -> p.RenderedResponse:
         processor = self.context.request_processor[idx]
-        status = processor._status_code
         reason = processor._reason_phrase
-        headers = [(_header_value(k), _header_value(v)) for k, v in processor._response_header.items()
-                   if v is not None]
-        reason_bytes = _header_value(reason) if reason else b""
-        return p.Response(int(status), reason_bytes, headers, _body_bytes(item))
+        return p.RenderedResponse(int(processor._status_code), _header_value(reason) if reason else b"",
+                                  _header_lines(processor._response_header), _body_bytes(item))
+
+
+_lines_cache: dict[tuple[Any, ...], bytes] = {}
+
+
+def _header_lines(headers: dict[str, Any]) -> bytes:
+    """``name: value\r\n`` lines; the same few header sets recur on every request, so cache them."""
+    try:
+        key = tuple(headers.items())
+        lines = _lines_cache.get(key)
+    except TypeError:  # an unhashable value: render without the cache
+        key, lines = (), None
+    if lines is None:
+        lines = b"".join([b"%s: %s\r\n" % (_header_value(k), _header_value(v))
+                          for k, v in headers.items() if v is not None])
+        if key and len(_lines_cache) < 256:
+            _lines_cache[key] = lines
+    return lines
 
 
 def _recv_exactly_one(sock: socket.socket, reader: p.FrameReader) -> p.Message:

@@ -168,7 +168,7 @@ class Response:
         return b"".join([b"%s: %s\r\n" % pair for pair in self.headers])
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, (Response, ReceivedResponse)) and (
+        return isinstance(other, (Response, RenderedResponse)) and (
             self.status, self.reason, list(self.headers), self.body) == (
             other.status, other.reason, list(other.headers), other.body)
 
@@ -176,8 +176,9 @@ class Response:
         return f"Response({self.status}, {self.reason!r}, {len(self.body)} bytes)"
 
 
-class ReceivedResponse:
-    """A decoded ``Response``: the header lines stay as received, ready to be written."""
+class RenderedResponse:
+    """A ``Response`` whose headers are already HTTP header lines: what the worker builds (it
+    caches the lines of recurring header sets) and what the frontend decodes and splices."""
 
     __slots__ = ("status", "reason", "header_lines", "body")
 
@@ -194,12 +195,12 @@ class ReceivedResponse:
         return pairs
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, (Response, ReceivedResponse)) and (
+        return isinstance(other, (Response, RenderedResponse)) and (
             self.status, self.reason, self.headers, self.body) == (
             other.status, other.reason, list(other.headers), other.body)
 
     def __repr__(self) -> str:
-        return f"ReceivedResponse({self.status}, {self.reason!r}, {len(self.body)} bytes)"
+        return f"RenderedResponse({self.status}, {self.reason!r}, {len(self.body)} bytes)"
 
 
 class Reply:
@@ -208,7 +209,7 @@ class Reply:
     __slots__ = ("batch_id", "responses")
     kind = KIND_REPLY
 
-    def __init__(self, batch_id: int, responses: Sequence[Union[Response, ReceivedResponse]]):
+    def __init__(self, batch_id: int, responses: Sequence[Union[Response, RenderedResponse]]):
         self.batch_id, self.responses = batch_id, responses
 
     def __eq__(self, other: object) -> bool:
@@ -291,7 +292,7 @@ def encode_batch(batch_id: int, requests: Sequence[Any]) -> bytes:
     return _frame(KIND_BATCH, parts)
 
 
-def encode_reply(batch_id: int, responses: Sequence[Union[Response, ReceivedResponse]]) -> bytes:
+def encode_reply(batch_id: int, responses: Sequence[Union[Response, RenderedResponse]]) -> bytes:
     parts = [_BATCH_HEAD.pack(batch_id, len(responses))]
     for r in responses:
         lines = r.header_lines
@@ -365,7 +366,7 @@ def _decode_reply(c: _Cursor) -> Reply:
         pos += reason_len
         header_lines = data[pos:pos + headers_len]
         pos += headers_len
-        responses.append(ReceivedResponse(status, reason, header_lines, data[pos:pos + body_len]))
+        responses.append(RenderedResponse(status, reason, header_lines, data[pos:pos + body_len]))
         pos += body_len
     c.pos = pos
     return Reply(batch_id, responses)
