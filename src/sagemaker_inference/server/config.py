@@ -85,6 +85,18 @@ def available_cpus() -> int:
     return max(1, count)
 
 
+def visible_gpus(environ: Mapping[str, str]) -> int:
+    """NVIDIA GPUs this process may use, without running nvidia-smi (which costs a second)."""
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    try:
+        installed = len(os.listdir("/proc/driver/nvidia/gpus"))
+    except OSError:
+        installed = 0
+    if visible is None or not installed:
+        return installed
+    return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+
+
 def _cgroup_cpu_quota() -> Optional[float]:
     try:
         with open("/sys/fs/cgroup/cpu.max") as f:
@@ -161,6 +173,7 @@ class ServerConfig:
     memory_limit_mb: Optional[int] = None
     mme_lru_eviction: bool = False
     python: str = ""  # interpreter for workers; empty = the server's own
+    gpus: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> ServerConfig:
@@ -175,6 +188,7 @@ class ServerConfig:
                     values[setting.field] = setting.parse(name, raw)
                     break
         values["base_dir"] = environ.get("SAGEMAKER_BASE_DIR") or "/opt/ml"
+        values["gpus"] = visible_gpus(environ)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).resolved()
 
@@ -186,8 +200,9 @@ class ServerConfig:
         if not self.model_root:
             changes["model_root"] = os.path.join(self.base_dir, "models")
         if self.workers is None:
-            # MME hosts many models: one worker each unless told otherwise (upstream's mme-mms.properties).
-            changes["workers"] = 1 if self.multi_model else available_cpus()
+            # MME hosts many models: one worker each unless told otherwise (upstream's mme-mms.properties);
+            # otherwise one per GPU, else one per usable CPU, as MMS.
+            changes["workers"] = 1 if self.multi_model else (self.gpus or available_cpus())
         config = dataclasses.replace(self, **changes) if changes else self
         config._validate()
         return config

@@ -98,7 +98,7 @@ class ModelRegistry:
         if spec.name in self.models:
             raise LoadError(409, "ConflictStatusException", f"Model {spec.name} is already registered.")
         group = WorkerGroup(spec, python=self.config.python, children=self.children, log_level=self.config.log_level,
-                            on_change=lambda g: self.on_change())
+                            gpus=self.config.gpus, on_change=lambda g: self.on_change())
         model = self.models[spec.name] = Model(spec.name, url, group, at_startup)
         started = time.monotonic()
         try:

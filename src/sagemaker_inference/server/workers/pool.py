@@ -132,7 +132,8 @@ class Worker(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         spec = self.group.spec
-        transport.write(p.encode(p.Load(spec.name, spec.model_dir, spec.handler, spec.batch_size, -1)))
+        gpu = self.index % self.group.gpus if self.group.gpus else -1
+        transport.write(p.encode(p.Load(spec.name, spec.model_dir, spec.handler, spec.batch_size, gpu)))
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -210,7 +211,7 @@ class WorkerGroup:
     """All the workers of one model, the model's queue, and the dispatch between them."""
 
     def __init__(self, spec: ModelSpec, *, python: str = "", env: Optional[dict[str, str]] = None,
-                 children: Optional[dict[int, Worker]] = None, log_level: int = logging.INFO,
+                 children: Optional[dict[int, Worker]] = None, log_level: int = logging.INFO, gpus: int = 0,
                  on_change: Callable[[WorkerGroup], None] = lambda group: None):
         self.spec = spec
         self.python = python or sys.executable
@@ -220,6 +221,7 @@ class WorkerGroup:
         self.children: dict[int, Worker] = {} if children is None else children
         self.on_change = on_change
         self.log_level = log_level
+        self.gpus = gpus  # workers get GPU ids round-robin, as MMS assigns them
         self.queue: deque[Inference] = deque()
         self.workers: list[Worker] = []
         self.failures = 0
@@ -421,7 +423,7 @@ class WorkerGroup:
                     if self._batch_timer is None and cut.wait is not None and self._loop is not None:
                         self._batch_timer = self._loop.call_later(cut.wait, self._on_batch_timer)
                     break
-            items = [queue.popleft() for _ in range(take)]
+            items = [queue.popleft()] if take == 1 else [queue.popleft() for _ in range(take)]
             if take > 1 or items[0].sink.cancelled:
                 items = [item for item in items if not item.sink.cancelled]
                 if not items:
