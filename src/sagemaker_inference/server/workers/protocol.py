@@ -424,7 +424,7 @@ class FrameReader:
             cursor = _Cursor(data, pos + 5, end)
             try:
                 messages.append(_decode(kind, cursor))
-            except struct.error as exc:
+            except (struct.error, UnicodeDecodeError) as exc:
                 raise ProtocolError(f"malformed message: {exc}") from None
             if cursor.pos != end:
                 raise ProtocolError("trailing bytes in message")
