@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 
-
 DEADLINE = 15.0
 
 # Requests are JSON objects: {"id": ..., "sleep": seconds, "hang": bool, "exit": bool}.
