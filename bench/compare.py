@@ -35,6 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, help="ours only: dynamic batching size (MMS cannot be told)")
     parser.add_argument("--max-batch-delay", type=int, help="ours only: dynamic batching delay in ms")
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of sustained load after the sweep")
+    parser.add_argument("--retries", type=int, default=1, help="re-run a failed stack/workload this often (default 1)")
     parser.add_argument("--keep-dirs", action="store_true", help="keep each run's temp dir (logs, model dir)")
     parser.add_argument("--no-json", action="store_true", help="do not write bench/results/compare-*.json")
     return parser.parse_args(argv)
@@ -57,6 +58,21 @@ def settings_from(args: argparse.Namespace) -> harness.Settings:
     return dataclasses.replace(settings, **overrides)
 
 
+def measure_with_retries(
+    stack: stacks.Stack, workload: workloads.Workload, settings: harness.Settings, retries: int
+) -> harness.Run:
+    """Others share this machine and a stray signal can end a server mid-run: try again before reporting a failure."""
+    failures: list[str] = []
+    while True:
+        print(f"-- {stack.name} / {workload.name} ...", file=sys.stderr, flush=True)
+        run = harness.measure(stack, workload, settings)
+        print(f"   {run.error or 'done'}", file=sys.stderr, flush=True)
+        if run.error is None or len(failures) >= retries or run.startup_s is None:
+            run.notes += [f"retried after: {reason}" for reason in failures]
+            return run
+        failures.append(run.error.splitlines()[0])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = settings_from(args)
@@ -67,10 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for workload in chosen:
         for stack in chosen_stacks:
-            print(f"-- {stack.name} / {workload.name} ...", file=sys.stderr, flush=True)
-            run = harness.measure(stack, workload, settings)
-            print(f"   {run.error or 'done'}", file=sys.stderr, flush=True)
-            runs.append(run)
+            runs.append(measure_with_retries(stack, workload, settings, args.retries))
     print(report.render(runs))
     if not args.no_json:
         print(f"\nJSON: {report.write_json('compare', runs, settings, before)}")

@@ -187,6 +187,8 @@ def measured_level(server: Server, url: str, script: Path, connections: int, set
     before = procs.cpu_ticks(server.pids())
     result = wrk.run(url, script, wrk.Load(connections, settings.duration))
     after = procs.cpu_ticks(server.pids())
+    if server.exited():
+        raise RuntimeError(f"{server.name} exited during the run at {connections} connections")
     return Level.of(connections, result, procs.cpu_seconds_between(before, after))
 
 

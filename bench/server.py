@@ -94,6 +94,9 @@ class Server:
         what = f"{probe.method} {probe.path}"
         raise StartupError(f"{self.name}: no 200 on {what} within {timeout:g} s\n{self.log_tail()}")
 
+    def exited(self) -> bool:
+        return self.process is None or self.process.poll() is not None
+
     def pids(self) -> list[int]:
         if self.process is None:
             return []

@@ -90,7 +90,7 @@ def test_serve_binds_to_port_and_sigterm_drains_then_exits_0(serve, opt_ml: Path
 
 def test_no_arguments_means_serve(serve, opt_ml: Path) -> None:
     server = serve(argv=[_entrypoint()], env=_env(opt_ml))
-    assert server.client.post("/invocations", json=[1]).json() == [1]
+    assert server.client.post("/invocations", json={"b": 2}).json() == {"b": 2}
     assert server.stop() == 0
 
 

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -289,8 +290,10 @@ def transform_fn(model, data, content_type, accept):
 
 
 def test_user_output_reaches_the_server_log(serve, model_dir):
-    # No PYTHONUNBUFFERED: as in a container, the worker's output must not sit in a buffer.
-    server = serve("--model-dir", str(model_dir(PRINTING_MODEL)), env={"PYTHONUNBUFFERED": ""})
+    # PYTHONUNBUFFERED unset, as in most containers: the worker's output must not sit in a buffer.
+    # (The port comes from SAGEMAKER_BIND_TO_PORT, which the harness sets.)
+    server = serve(argv=["env", "-u", "PYTHONUNBUFFERED", sys.executable, "-m", "sagemaker_inference", "serve",
+                         "--host", "127.0.0.1", "--workers", "1", "--model-dir", str(model_dir(PRINTING_MODEL))])
     assert server.client.post("/invocations", content=b"marker-123", headers={"Content-Type": "text/csv"}).text == "ok"
     wait_for(lambda: "model_fn says hello" in server.log, what="model_fn output in the log")
     wait_for(lambda: "predict saw marker-123" in server.log, what="predict output in the log")

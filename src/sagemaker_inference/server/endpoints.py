@@ -73,12 +73,16 @@ def _infer(app: App, exchange: Exchange, target: str, query: list[tuple[str, str
 
 
 def execution_parameters(app: App, exchange: Exchange, params: dict[str, str]) -> None:
+    """What SageMaker batch transform should send us; a model's hook may override any field."""
     config = app.config
-    exchange.respond_json(200, {
+    values: dict[str, object] = {
         "MaxConcurrentTransforms": config.worker_count * max(1, config.batch_size),
         "BatchStrategy": "MULTI_RECORD" if config.batch_size > 1 else "SINGLE_RECORD",
         "MaxPayloadInMB": config.max_payload_mb,
-    })
+    }
+    for model in app.registry.models.values():
+        values.update(model.group.execution_parameters)
+    exchange.respond_json(200, values)
 
 
 def table(multi_model: bool) -> dict[str, Callable[[App, Exchange, dict[str, str]], None]]:

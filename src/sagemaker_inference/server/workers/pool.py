@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import logging
 import os
 import signal
@@ -227,6 +228,7 @@ class WorkerGroup:
         self.failures = 0
         self.load_error: Optional[str] = None
         self.load_status = 500
+        self.execution_parameters: dict[str, object] = {}
         self.ever_ready = False
         self.stopping = False
         self._pipeline = 16 if spec.batch_size == 1 else 2
@@ -307,6 +309,11 @@ class WorkerGroup:
             return
         worker.state = WorkerState.READY
         worker.started_at = time.time()
+        if message.parameters:
+            try:
+                self.execution_parameters = json.loads(message.parameters)
+            except ValueError:
+                logger.error("model %r: execution parameters are not JSON; ignored", self.spec.name)
         self.ever_ready = True
         if self._loaded is not None and not self._loaded.done() and all(
                 w.state == WorkerState.READY for w in self.workers):

@@ -222,8 +222,33 @@ def _load(sock: socket.socket, load: p.Load) -> Optional[Worker]:
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500] if str(exc) else type(exc).__name__
         sock.sendall(p.encode(p.Loaded(500, message, os.getpid())))
         return None
-    sock.sendall(p.encode(p.Loaded(200, f"loaded model {load.model_name}. [PID]:{os.getpid()}", os.getpid())))
+    parameters = _execution_parameters(handle)
+    sock.sendall(p.encode(p.Loaded(200, f"loaded model {load.model_name}. [PID]:{os.getpid()}", os.getpid(),
+                                   parameters)))
     return Worker(handle, context)
+
+
+def _execution_parameters(handle: Any) -> str:
+    """The user's override of ``/execution-parameters``, as JSON text ("" when there is none).
+
+    Looked up on the handler service object (``execution_parameters()``), then in the user module
+    (``execution_parameters_fn()`` in ``SAGEMAKER_PROGRAM``, default ``inference.py``), if loaded.
+    A failing hook is logged and ignored: it must not stop the model from serving.
+    """
+    hook = getattr(getattr(handle, "__self__", None), "execution_parameters", None)
+    if hook is None:
+        from sagemaker_inference.environment import Environment
+
+        module = sys.modules.get(Environment().module_name)
+        hook = getattr(module, "execution_parameters_fn", None)
+    if hook is None:
+        return ""
+    try:
+        result = hook()
+        return json.dumps(dict(result)) if result else ""
+    except Exception:  # noqa: BLE001
+        logger.error("execution parameters hook failed; using the server's values:\n%s", traceback.format_exc())
+        return ""
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -63,17 +63,22 @@ class Load:
 
 
 class Loaded:
-    """Worker -> frontend, answer to ``Load``: ``status`` 200 when ready, else why it failed."""
+    """Worker -> frontend, answer to ``Load``: ``status`` 200 when ready, else why it failed.
 
-    __slots__ = ("status", "message", "pid")
+    ``parameters``: JSON text from the user's execution-parameters hook ("" if none). It follows
+    the message after a NUL, which a message never contains.
+    """
+
+    __slots__ = ("status", "message", "pid", "parameters")
     kind = KIND_LOADED
 
-    def __init__(self, status: int, message: str, pid: int):
-        self.status, self.message, self.pid = status, message, pid
+    def __init__(self, status: int, message: str, pid: int, parameters: str = ""):
+        self.status, self.message, self.pid = status, message.replace("\0", " "), pid
+        self.parameters = parameters
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Loaded) and (self.status, self.message, self.pid) == (
-            other.status, other.message, other.pid)
+        return isinstance(other, Loaded) and (self.status, self.message, self.pid, self.parameters) == (
+            other.status, other.message, other.pid, other.parameters)
 
     def __repr__(self) -> str:
         return f"Loaded({self.status}, {self.message!r}, {self.pid})"
@@ -265,7 +270,8 @@ def encode(message: Message) -> bytes:
         return _frame(KIND_LOAD, [_I32.pack(message.batch_size), _I32.pack(message.gpu_id),
                                   _strings(message.model_name, message.model_dir, message.handler)])
     if isinstance(message, Loaded):
-        return _frame(KIND_LOADED, [_I32.pack(message.status), _I32.pack(message.pid), message.message.encode()])
+        text = message.message + ("\0" + message.parameters if message.parameters else "")
+        return _frame(KIND_LOADED, [_I32.pack(message.status), _I32.pack(message.pid), text.encode()])
     raise TypeError(f"not a protocol message: {message!r}")
 
 
@@ -386,7 +392,8 @@ def _decode(kind: int, c: _Cursor) -> Message:
         return Load(name, model_dir, handler, batch_size, gpu_id)
     if kind == KIND_LOADED:
         (status,), (pid,) = c.unpack(_I32), c.unpack(_I32)
-        return Loaded(status, c.take(c.end - c.pos).decode(), pid)
+        text, _, parameters = c.take(c.end - c.pos).decode().partition("\0")
+        return Loaded(status, text, pid, parameters)
     raise ProtocolError(f"unknown message kind {kind}")
 
 
