@@ -57,9 +57,12 @@ class Level:
     errors: int
     cpu_us_per_request: float
     cpu_percent: float  # server tree, 100 = one core busy
+    wrk_percent: float  # the load generator
+    others_percent: float  # the rest of the machine: other users' work makes the figures noisy
 
     @classmethod
-    def of(cls, connections: int, result: wrk.Result, cpu_seconds: float) -> Level:
+    def of(cls, connections: int, result: wrk.Result, cpu: CpuSample) -> Level:
+        cpu_seconds = cpu.server
         return cls(
             connections=connections,
             rps=result.rps,
@@ -69,7 +72,18 @@ class Level:
             errors=result.errors,
             cpu_us_per_request=cpu_seconds / max(result.requests, 1) * 1e6,
             cpu_percent=cpu_seconds / result.seconds * 100,
+            wrk_percent=cpu.wrk / result.seconds * 100,
+            others_percent=max(0.0, cpu.machine - cpu.server - cpu.wrk) / result.seconds * 100,
         )
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU seconds used during one measured run, split by who used them."""
+
+    server: float
+    wrk: float
+    machine: float
 
 
 @dataclass(frozen=True)
@@ -185,11 +199,14 @@ def measured_level(server: Server, url: str, script: Path, connections: int, set
     if settings.warmup > 0:
         wrk.run(url, script, wrk.Load(connections, settings.warmup))
     before = procs.cpu_ticks(server.pids())
+    machine, children = procs.machine_busy_ticks(), procs.children_cpu_seconds()
     result = wrk.run(url, script, wrk.Load(connections, settings.duration))
+    machine = (procs.machine_busy_ticks() - machine) / procs.CLOCK_TICKS
+    children = procs.children_cpu_seconds() - children
     after = procs.cpu_ticks(server.pids())
     if server.exited():
         raise RuntimeError(f"{server.name} exited during the run at {connections} connections")
-    return Level.of(connections, result, procs.cpu_seconds_between(before, after))
+    return Level.of(connections, result, CpuSample(procs.cpu_seconds_between(before, after), children, machine))
 
 
 def _soak(server: Server, url: str, script: Path, settings: Settings) -> Soak:

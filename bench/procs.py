@@ -9,6 +9,7 @@ inherited session (or, if something calls setsid, the inherited environment) sti
 from __future__ import annotations
 
 import os
+import resource
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -80,6 +81,20 @@ def cpu_seconds_between(before: dict[int, int], after: dict[int, int]) -> float:
     is lost (its time goes to its parent's cutime), which the harness avoids by sampling a steady tree."""
     used = sum(t - before.get(pid, 0) for pid, t in after.items())
     return used / CLOCK_TICKS
+
+
+def machine_busy_ticks() -> int:
+    """CPU time of the whole machine that was not idle or iowait, in clock ticks, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return user + nice + system + irq + softirq + steal
+
+
+def children_cpu_seconds() -> float:
+    """CPU of this process's waited-for children (wrk), for telling our load generator from other users."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def memory(pids: Iterable[int]) -> Memory:

@@ -48,8 +48,8 @@ def _pair(runs: Sequence[Run], workload: str) -> tuple[Run | None, Run | None]:
 
 def load_table(runs: Sequence[Run]) -> str:
     """One row per workload, stack and connection count; ratio columns on the 'ours' rows."""
-    header = ["workload", "stack", "conns", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "CPU %", "errors", "req/s ×"]
-    header += ["p99 ×", "CPU/req ×"]
+    header = ["workload", "stack", "conns", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "CPU %", "wrk %", "others %"]
+    header += ["errors", "req/s ×", "p99 ×", "CPU/req ×"]
     rows = []
     for run in runs:
         ours, mms = _pair(runs, run.workload)
@@ -65,6 +65,8 @@ def load_table(runs: Sequence[Run]) -> str:
                     _num(level.p99_ms, 2),
                     _num(level.cpu_us_per_request),
                     _num(level.cpu_percent),
+                    _num(level.wrk_percent),
+                    _num(level.others_percent),
                     str(level.errors),
                     _ratio(level.rps, other.rps) if other else "",
                     _ratio(level.p99_ms, other.p99_ms) if other else "",

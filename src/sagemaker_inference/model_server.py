@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from sagemaker_inference import environment, logging, utils
 from sagemaker_inference.environment import code_dir
@@ -61,7 +61,7 @@ def _lazy(name: str) -> Any:
     return globals()[name] if name in globals() else __getattr__(name)
 
 
-def retry(wait_fixed: int = 1000, stop_max_delay: Optional[int] = None) -> Callable[[Callable[..., Any]],
+def retry(wait_fixed: int = 1000, stop_max_delay: int | None = None) -> Callable[[Callable[..., Any]],
                                                                                     Callable[..., Any]]:
     """The subset of ``retrying.retry`` upstream uses: retry on any exception every ``wait_fixed``
     ms until ``stop_max_delay`` ms have passed, then re-raise the last exception."""
@@ -159,14 +159,14 @@ def _set_python_path() -> None:
         os.environ[PYTHON_PATH_ENV] = code_dir_path
 
 
-def _create_model_server_config_file(env: Any, handler_service: Optional[str] = None) -> None:
+def _create_model_server_config_file(env: Any, handler_service: str | None = None) -> None:
     """Write MMS's properties file (for callers that still launch MMS themselves)."""
     configuration_properties = _generate_mms_config_properties(env, handler_service)
 
     utils.write_file(MMS_CONFIG_FILE, configuration_properties)
 
 
-def _generate_mms_config_properties(env: Any, handler_service: Optional[str] = None) -> str:
+def _generate_mms_config_properties(env: Any, handler_service: str | None = None) -> str:
     user_defined_configuration = {
         "default_response_timeout": env.model_server_timeout,
         "default_workers_per_model": env.model_server_workers,
@@ -182,7 +182,7 @@ def _generate_mms_config_properties(env: Any, handler_service: Optional[str] = N
     if env.model_server_timeout_seconds:
         user_defined_configuration["default_response_timeout_seconds"] = env.model_server_timeout_seconds
 
-    custom_configuration = str()
+    custom_configuration = ""
 
     for key in user_defined_configuration:
         value = user_defined_configuration.get(key)
@@ -219,11 +219,11 @@ def _install_requirements() -> None:
         os.environ.setdefault(name, value)
     try:
         subprocess.check_call(pip_install_cmd)
-    except subprocess.CalledProcessError:
+    except subprocess.CalledProcessError as exc:
         logger.error(
             "failed to install required packages from %s (is a package index reachable? pip's output is above), "
             "exiting", REQUIREMENTS_PATH)
-        raise ValueError("failed to install required packages")
+        raise ValueError("failed to install required packages") from exc
 
 
 def _get_codeartifact_index() -> str:
@@ -270,9 +270,9 @@ def _get_codeartifact_index() -> str:
                 unauthenticated_index,
             ),
         )
-    except Exception:
+    except Exception as exc:
         logger.error("failed to configure pip to use codeartifact")
-        raise Exception("failed to configure pip to use codeartifact")
+        raise Exception("failed to configure pip to use codeartifact") from exc
 
 
 def _retry_retrieve_mms_server_process(startup_timeout: int) -> Any:

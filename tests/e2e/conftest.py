@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 import pytest
 
@@ -42,8 +42,8 @@ def serve() -> Iterator[Callable[..., ServerProcess]]:
     """``serve(*args, env=None, ready=True)`` starts a server; every one started is stopped at the end."""
     started: list[ServerProcess] = []
 
-    def start(*args: str, env: Optional[dict[str, str]] = None, ready: bool = True, workers: int = 1,
-              argv: Optional[list[str]] = None) -> ServerProcess:
+    def start(*args: str, env: dict[str, str] | None = None, ready: bool = True, workers: int = 1,
+              argv: list[str] | None = None) -> ServerProcess:
         extra = ["--workers", str(workers)] if argv is None and "--workers" not in args else []
         server = ServerProcess([*extra, *args], env=env, argv=argv)
         started.append(server)

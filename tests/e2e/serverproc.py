@@ -15,7 +15,6 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Optional
 
 import httpx
 
@@ -43,8 +42,8 @@ def write_model(model_dir: Path, inference_py: str, **files: str) -> Path:
 class ServerProcess:
     """``python -m sagemaker_inference serve`` (or any argv) bound to 127.0.0.1:<free port>."""
 
-    def __init__(self, args: list[str], env: Optional[dict[str, str]] = None, argv: Optional[list[str]] = None,
-                 cwd: Optional[str] = None):
+    def __init__(self, args: list[str], env: dict[str, str] | None = None, argv: list[str] | None = None,
+                 cwd: str | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         inherited = {k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "MMS_", "TS_"))}

@@ -311,7 +311,16 @@ def test_scaling(shared):
     assert (response.status_code, response.json()) == (200, {"status": "Workers scaled"})
     response = server.client.put("/models/scaled", params={"min_worker": 1})
     assert (response.status_code, response.json()) == (202, {"status": "Processing worker updates..."})
-    assert error(server.client.put("/models/scaled", params={"min_worker": 2}))[:2] == (501, "NotImplementedException")
+    response = server.client.put("/models/scaled", params={"min_worker": 2, "synchronous": "true"})
+    assert (response.status_code, response.json()) == (200, {"status": "Workers scaled"})
+    workers = server.client.get("/models/scaled").json()["workers"]
+    assert [w["status"] for w in workers] == ["READY", "READY"]
+    assert len({w["pid"] for w in workers}) == 2
+    assert invoke(server, "scaled").status_code == 200
+    response = server.client.put("/models/scaled", params={"min_worker": 1, "max_worker": 1, "synchronous": "true"})
+    assert (response.status_code, response.json()) == (200, {"status": "Workers scaled"})
+    assert len(server.client.get("/models/scaled").json()["workers"]) == 1
+    assert invoke(server, "scaled").status_code == 200
     assert server.client.delete("/models/scaled").status_code == 200
 
 

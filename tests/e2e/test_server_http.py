@@ -283,3 +283,20 @@ def test_400_concurrent_requests_without_cross_talk(serve, model_dir):
     for request_id, _, body in results:
         assert body["id"] == request_id
         assert body["padding"] == request_id * (hash(request_id) % 50)
+
+
+def test_head_ping_has_no_body(echo):
+    # The HEAD response carries GET's headers (content-length included) but no body; on a
+    # keep-alive connection the next bytes must be the next response.
+    with RawConnection(echo.port) as conn:
+        conn.send(request("HEAD", "/ping") + request("GET", "/ping"))
+        conn.sock.settimeout(5)
+        data = b""
+        while data.count(b"HTTP/1.1 ") < 2 or not data.endswith(b"}\n"):
+            chunk = conn.sock.recv(65536)
+            assert chunk, data
+            data += chunk
+    _, head, get = data.split(b"HTTP/1.1 200 OK\r\n")
+    assert b"content-length: 26\r\n" in head
+    assert head.endswith(b"\r\n\r\n")
+    assert get.endswith(b'\r\n\r\n{\n  "status": "Healthy"\n}\n')

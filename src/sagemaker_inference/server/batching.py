@@ -8,12 +8,12 @@ up while the queue is empty, and a lone request waits at most ``max_batch_delay`
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 
 class Cut(NamedTuple):
     take: int  # how many queued requests to send now (0 = none)
-    wait: Optional[float]  # if nothing is sent: seconds until the oldest request's delay runs out
+    wait: float | None  # if nothing is sent: seconds until the oldest request's delay runs out
 
 
 def decide(queued: int, batch_size: int, oldest_age: float, max_delay: float) -> Cut:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Optional
 
 from sagemaker_inference.server.config import ConfigError, ServerConfig, parse_log_level
 
@@ -57,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(argv: Optional[list[str]], environ: dict[str, str]) -> ServerConfig:
+def config_from_args(argv: list[str] | None, environ: dict[str, str]) -> ServerConfig:
     argv = list(argv or [])
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv.insert(0, "serve")
@@ -80,7 +79,7 @@ def config_from_args(argv: Optional[list[str]], environ: dict[str, str]) -> Serv
     )
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     from sagemaker_inference.server.supervisor import run
 
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 DEFAULT_HANDLER = "sagemaker_inference.default_handler_service"
 DEFAULT_MAX_REQUEST_SIZE = 6553500  # MMS's default, in bytes
@@ -97,7 +97,7 @@ def visible_gpus(environ: Mapping[str, str]) -> int:
     return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
 
 
-def _cgroup_cpu_quota() -> Optional[float]:
+def _cgroup_cpu_quota() -> float | None:
     try:
         with open("/sys/fs/cgroup/cpu.max") as f:
             quota, period = f.read().split()[:2]
@@ -142,6 +142,7 @@ _SETTINGS = (
              lambda n, v: _int(n, v, minimum=1)),
     _Setting("multi_model", ("SAGEMAKER_MULTI_MODEL",), lambda n, v: v.strip().lower() == "true"),
     _Setting("handler", ("SAGEMAKER_HANDLER",), lambda n, v: v.strip()),
+    _Setting("model_root", ("SAGEMAKER_MODEL_ROOT",), lambda n, v: v.strip()),
     _Setting("log_level", ("SAGEMAKER_CONTAINER_LOG_LEVEL",), parse_log_level),
     _Setting("access_log", ("SAGEMAKER_ACCESS_LOG",), _bool),
     _Setting("memory_limit_mb", ("SAGEMAKER_MODEL_MEMORY_LIMIT_MB",), lambda n, v: _int(n, v, minimum=1)),
@@ -159,7 +160,7 @@ class ServerConfig:
     model_dir: str = ""
     model_name: str = "model"
     handler: str = DEFAULT_HANDLER
-    workers: Optional[int] = None
+    workers: int | None = None
     response_timeout: float = 60.0
     startup_timeout: float = 600.0
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
@@ -170,7 +171,7 @@ class ServerConfig:
     model_root: str = ""
     log_level: int = 20
     access_log: bool = False
-    memory_limit_mb: Optional[int] = None
+    memory_limit_mb: int | None = None
     mme_lru_eviction: bool = False
     python: str = ""  # interpreter for workers; empty = the server's own
     gpus: int = 0

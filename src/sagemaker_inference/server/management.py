@@ -29,7 +29,7 @@ from sagemaker_inference.server.registry import LoadError, ModelState
 if TYPE_CHECKING:
     from sagemaker_inference.server.app import App
     from sagemaker_inference.server.http.protocol import Exchange
-    from sagemaker_inference.server.workers.pool import ModelSpec
+    from sagemaker_inference.server.workers.pool import ModelSpec, WorkerGroup
 
 logger = logging.getLogger("sagemaker_inference.server")
 
@@ -225,7 +225,7 @@ def unregister_model(app: App, exchange: Exchange, params: dict[str, str]) -> No
 
 
 def scale_model(app: App, exchange: Exchange, params: dict[str, str]) -> None:
-    """Validated as MMS does; a change of worker count is not supported yet (501), a no-op is."""
+    """``PUT /models/{name}?min_worker=&max_worker=&synchronous=``, as MMS validates and answers it."""
     request = exchange.request
     assert request is not None
     name = params["name"]
@@ -243,16 +243,31 @@ def scale_model(app: App, exchange: Exchange, params: dict[str, str]) -> None:
         exchange.respond_error(400, "BadRequestException", "max_worker cannot be less than min_worker.")
         return
     model = app.registry.models.get(name)
-    if model is None:
+    if model is None or model.state != ModelState.READY:
         exchange.respond_error(404, "ModelNotFoundException", f"Model not found: {name}")
-    elif low != model.spec.workers:
-        exchange.respond_error(501, "NotImplementedException",
-                               "Changing the worker count of a loaded model is not supported; "
-                               "unregister it and register it again with initial_workers.")
-    elif synchronous:
+        return
+    # MMS: start workers up to min_worker, stop those above max_worker.
+    target = min(max(model.spec.workers, low), high)
+    if target == model.spec.workers:
+        exchange.respond_json(200 if synchronous else 202, WORKERS_SCALED if synchronous else PROCESSING)
+        return
+    if target < 1:
+        exchange.respond_error(400, "BadRequestException", "min_worker must be at least 1 for a loaded model.")
+        return
+    _spawn(_scale(exchange if synchronous else None, model.group, target))
+    if not synchronous:
+        exchange.respond_json(202, PROCESSING)
+
+
+async def _scale(exchange: Exchange | None, group: WorkerGroup, workers: int) -> None:
+    """Scale, then answer as MMS does (only when the caller waits: ``synchronous=true``)."""
+    ok = await group.scale(workers)
+    if exchange is None:
+        return
+    if ok:
         exchange.respond_json(200, WORKERS_SCALED)
     else:
-        exchange.respond_json(202, PROCESSING)
+        exchange.respond_error(500, "InternalServerException", "Failed to start workers")
 
 
 def _lenient_int(value: str | None, default: int) -> int:

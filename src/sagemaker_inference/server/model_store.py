@@ -95,7 +95,10 @@ def default_name(url: str) -> str:
 def resolve(url: str, root: str) -> ModelSource:
     """Resolve ``url`` inside ``root`` without reading outside it; measure what is there."""
     relative = _relative_to_root(url, root)
-    path = _walk(os.path.realpath(root), relative, url)
+    real_root = os.path.realpath(root)
+    path = _walk(real_root, relative, url)
+    if path == real_root:  # serving the whole root would expose every other model to this one
+        raise InvalidModelURL(400, "BadRequestException", f"Model url must be below the model root: {url}")
     if stat.S_ISDIR(os.stat(path).st_mode):
         if not _is_archive_only(path):
             return ModelSource(path, False, _directory_size(path), _read_hint(path))

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import shutil
 import time
-from typing import Callable, Optional
+from typing import Callable
 
 from sagemaker_inference.server.config import ServerConfig
 from sagemaker_inference.server.workers.pool import ModelSpec, Worker, WorkerGroup
@@ -74,9 +75,9 @@ class ModelRegistry:
         self.reservations: dict[str, int] = {}
         self.unpacked: dict[str, str] = {}
 
-    def spec(self, name: str, model_dir: str, *, handler: Optional[str] = None, workers: Optional[int] = None,
-             batch_size: Optional[int] = None, max_batch_delay_ms: Optional[float] = None,
-             response_timeout: Optional[float] = None) -> ModelSpec:
+    def spec(self, name: str, model_dir: str, *, handler: str | None = None, workers: int | None = None,
+             batch_size: int | None = None, max_batch_delay_ms: float | None = None,
+             response_timeout: float | None = None) -> ModelSpec:
         """A spec with the server's defaults for whatever the caller leaves out."""
         c = self.config
         return ModelSpec(name, model_dir, handler or c.handler, workers or c.worker_count,
@@ -84,7 +85,7 @@ class ModelRegistry:
                          (c.max_batch_delay if max_batch_delay_ms is None else max_batch_delay_ms) / 1000.0,
                          response_timeout or c.response_timeout, c.job_queue_size)
 
-    def get(self, name: str) -> Optional[Model]:
+    def get(self, name: str) -> Model | None:
         model = self.models.get(name)
         return model if model is not None and model.state == ModelState.READY else None
 
@@ -111,7 +112,8 @@ class ModelRegistry:
             self.models.pop(spec.name, None)
             await group.stop()
             reason = group.load_error or "a worker exited while loading"
-            raise LoadError(507 if group.load_status == 507 else 500, "InternalServerException", f"Failed to start workers: {reason}")
+            raise LoadError(507 if group.load_status == 507 else 500, "InternalServerException",
+                            f"Failed to start workers: {reason}")
         model.state = ModelState.READY
         logger.debug("model %r ready in %.2f s", spec.name, time.monotonic() - started)
         self.on_change()
@@ -153,3 +155,6 @@ class ModelRegistry:
 
     async def stop_all(self, drain_timeout: float) -> None:
         await asyncio.gather(*(m.group.stop(drain_timeout) for m in list(self.models.values())))
+        for directory in self.unpacked.values():
+            shutil.rmtree(directory, ignore_errors=True)  # archives unpacked for models loaded at shutdown
+        self.unpacked.clear()

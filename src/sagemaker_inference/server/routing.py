@@ -59,7 +59,7 @@ class Router:
             return MethodNotAllowed(tuple(route.methods))
         return Match(endpoint, params)
 
-    def _match_templated(self, path: str) -> tuple[Union[Route, None], dict[str, str]]:
+    def _match_templated(self, path: str) -> tuple[Route | None, dict[str, str]]:
         segments = _segments(path)
         if "/" + "/".join(segments) in self._exact:
             return self._exact["/" + "/".join(segments)], _EMPTY

@@ -18,7 +18,6 @@ import os
 import signal
 import socket
 import time
-from typing import Optional
 
 from sagemaker_inference.server.app import App
 from sagemaker_inference.server.config import ServerConfig
@@ -42,8 +41,8 @@ class Server:
         self.app = App(config, self.registry)
         self.exit_code = 0
         self.started = time.monotonic()
-        self._stop: Optional[asyncio.Event] = None
-        self._listener: Optional[asyncio.AbstractServer] = None
+        self._stop: asyncio.Event | None = None
+        self._listener: asyncio.AbstractServer | None = None
 
     def request_stop(self, exit_code: int = 0) -> None:
         self.exit_code = self.exit_code or exit_code

@@ -134,6 +134,13 @@ def test_refused_urls(root, url, status, message):
     assert refused(status, ms.resolve, url, str(root)).message == message
 
 
+@pytest.mark.parametrize("url", ["", ".", "self", "ROOT", "ROOT/"])
+def test_the_root_itself_is_not_a_model(root, url):
+    (root / "self").symlink_to(".")
+    url = url.replace("ROOT", str(root))
+    assert refused(400, ms.resolve, url, str(root)).message == f"Model url must be below the model root: {url}"
+
+
 def test_sibling_with_root_as_prefix_is_outside(root, tmp_path):
     (tmp_path / "models-evil" / "m").mkdir(parents=True)
     refused(400, ms.resolve, str(tmp_path / "models-evil" / "m"), str(root))

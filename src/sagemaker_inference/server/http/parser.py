@@ -18,7 +18,7 @@ request is refused (400) rather than guessed at.
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Union
 
 import httptools
 
@@ -36,7 +36,7 @@ class HTTPRequest:
         self.headers, self.body, self.keep_alive = headers, body, keep_alive
         self.expect_continue = False
 
-    def header(self, name: bytes) -> Optional[bytes]:
+    def header(self, name: bytes) -> bytes | None:
         """The last value of a header, matched case-insensitively (``name`` in lower case)."""
         found = None
         for key, value in self.headers:
@@ -91,7 +91,7 @@ class RequestAssembler:
         self._body: list[bytes] = []
         self._body_size = 0
         self._expect_continue = False
-        self._declared: Optional[bytes] = None
+        self._declared: bytes | None = None
 
     @property
     def idle(self) -> bool:

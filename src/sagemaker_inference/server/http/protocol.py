@@ -16,7 +16,7 @@ import itertools
 import os
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from sagemaker_inference.server.http import response as r
 from sagemaker_inference.server.http.parser import ContinueRequested, HTTPRequest, ParseError, RequestAssembler
@@ -43,11 +43,11 @@ class Exchange:
 
     __slots__ = ("connection", "request", "request_id", "data", "close", "cancelled", "_keep_alive")
 
-    def __init__(self, connection: HTTPConnection, request: Optional[HTTPRequest]):
+    def __init__(self, connection: HTTPConnection, request: HTTPRequest | None):
         self.connection = connection
         self.request = request
         self.request_id = b""
-        self.data: Optional[bytes] = None
+        self.data: bytes | None = None
         self.close = False
         self.cancelled = False
         self._keep_alive = request is not None and request.keep_alive
@@ -60,6 +60,9 @@ class Exchange:
     def respond(self, data: bytes, close: bool = False) -> None:
         if self.data is not None:
             return
+        if self.request is not None and self.request.method == b"HEAD":
+            # Same head as GET, no body (RFC 9110 §9.3.2): a body here would be read as the next response.
+            data = data[:data.index(b"\r\n\r\n") + 4]
         self.data = data
         self.close = close or not self.keep_alive
         self.connection.flush()
@@ -82,9 +85,9 @@ class HTTPConnection(asyncio.Protocol):
     def __init__(self, app: App):
         self.app = app
         self.assembler = RequestAssembler(app.config.max_request_size)
-        self.transport: Optional[asyncio.Transport] = None
+        self.transport: asyncio.Transport | None = None
         self.outstanding: deque[Exchange] = deque()
-        self.partial_since: Optional[float] = None
+        self.partial_since: float | None = None
         self._reading_paused = False
         self._writing_paused = False
         self.closed = False
@@ -93,7 +96,7 @@ class HTTPConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.app.connections.add(self)
 
-    def connection_lost(self, exc: Optional[Exception]) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.app.connections.discard(self)
         for exchange in self.outstanding:

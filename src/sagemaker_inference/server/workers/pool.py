@@ -27,7 +27,7 @@ import socket
 import sys
 import time
 from collections import deque
-from typing import Callable, Optional, Protocol
+from typing import Callable, Protocol
 
 from sagemaker_inference.server import batching
 from sagemaker_inference.server.http.response import JSON, error_body, phrase
@@ -108,7 +108,7 @@ class Worker(asyncio.Protocol):
         self.outbox: list[bytes] = []
         self.timed_out = False
         self._reader = p.FrameReader()
-        self._transport: Optional[asyncio.Transport] = None
+        self._transport: asyncio.Transport | None = None
         self._next_batch_id = 0
 
     @property
@@ -150,7 +150,7 @@ class Worker(asyncio.Protocol):
                 self.group.on_loaded(self, message)
         self.group.schedule_pump()
 
-    def connection_lost(self, exc: Optional[Exception]) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         previous, self.state = self.state, WorkerState.DEAD
         self.group.on_worker_lost(self, previous)
@@ -211,8 +211,8 @@ class Worker(asyncio.Protocol):
 class WorkerGroup:
     """All the workers of one model, the model's queue, and the dispatch between them."""
 
-    def __init__(self, spec: ModelSpec, *, python: str = "", env: Optional[dict[str, str]] = None,
-                 children: Optional[dict[int, Worker]] = None, log_level: int = logging.INFO, gpus: int = 0,
+    def __init__(self, spec: ModelSpec, *, python: str = "", env: dict[str, str] | None = None,
+                 children: dict[int, Worker] | None = None, log_level: int = logging.INFO, gpus: int = 0,
                  on_change: Callable[[WorkerGroup], None] = lambda group: None):
         self.spec = spec
         self.python = python or sys.executable
@@ -226,18 +226,19 @@ class WorkerGroup:
         self.queue: deque[Inference] = deque()
         self.workers: list[Worker] = []
         self.failures = 0
-        self.load_error: Optional[str] = None
+        self.load_error: str | None = None
         self.load_status = 500
         self.execution_parameters: dict[str, object] = {}
         self.ever_ready = False
         self.stopping = False
         self._pipeline = 16 if spec.batch_size == 1 else 2
-        self._batch_timer: Optional[asyncio.TimerHandle] = None
+        self._batch_timer: asyncio.TimerHandle | None = None
         self._pump_scheduled = False
-        self._sweeper: Optional[asyncio.TimerHandle] = None
-        self._loaded: Optional[asyncio.Future[bool]] = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._loaded: asyncio.Future[bool] | None = None
+        self._scale_waiters: list[tuple[list[Worker], asyncio.Future[bool]]] = []
         self._restarts: set[asyncio.TimerHandle] = set()
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -289,9 +290,52 @@ class WorkerGroup:
         if self._loaded is not None and not self._loaded.done():
             self._loaded.set_result(False)
 
+    async def scale(self, workers: int, drain_timeout: float = 10.0) -> bool:
+        """Change the number of workers. Scaling up: True once every new worker has loaded, False
+        if one failed (it keeps restarting, as MMS's do). Scaling down: the extra workers leave
+        dispatch at once, finish what they hold (up to ``drain_timeout``), then stop."""
+        assert self._loop is not None
+        current = len(self.workers)
+        self.spec.workers = workers
+        if workers > current:
+            new = [Worker(self, i) for i in range(current, workers)]
+            self.workers.extend(new)
+            waiter: asyncio.Future[bool] = self._loop.create_future()
+            self._scale_waiters.append((new, waiter))
+            await asyncio.gather(*(w.spawn(self.python, self.env) for w in new))
+            return await waiter
+        extra = self.workers[workers:]
+        del self.workers[workers:]
+        deadline = time.monotonic() + drain_timeout
+        while any(w.inflight for w in extra) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for worker in extra:
+            worker.close()
+        deadline = time.monotonic() + 5.0
+        while not all([w.poll_exit() for w in extra]) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for worker in extra:
+            if not worker.poll_exit():
+                worker.kill()
+        self.on_change(self)
+        return True
+
+    def _settle_scale_waiters(self, failed: Worker | None = None) -> None:
+        for entry in list(self._scale_waiters):
+            workers, waiter = entry
+            if failed is not None and failed in workers:
+                result: bool | None = False
+            elif all(w.state == WorkerState.READY for w in workers):
+                result = True
+            else:
+                continue
+            self._scale_waiters.remove(entry)
+            if not waiter.done():
+                waiter.set_result(result)
+
     def _spawn_replacement(self, index: int) -> None:
-        if self.stopping:
-            return
+        if self.stopping or index >= len(self.workers):
+            return  # stopped, or scaled down while the restart was pending
         worker = Worker(self, index)
         self.workers[index] = worker
         assert self._loop is not None
@@ -318,6 +362,8 @@ class WorkerGroup:
         if self._loaded is not None and not self._loaded.done() and all(
                 w.state == WorkerState.READY for w in self.workers):
             self._loaded.set_result(True)
+        if self._scale_waiters:
+            self._settle_scale_waiters()
         self.on_change(self)
         self.pump()
 
@@ -363,6 +409,10 @@ class WorkerGroup:
                 item.arrived = now
             worker.inflight.clear()
             self.queue.extendleft(reversed(requeue))
+        if previous == WorkerState.STARTING and self._scale_waiters:
+            self._settle_scale_waiters(failed=worker)
+        if worker not in self.workers:
+            return  # scaled down: nothing to restart
         if previous == WorkerState.STARTING and not self.ever_ready:
             message = self.load_error or "the worker exited while loading the model"
             self.load_error = message
@@ -445,7 +495,7 @@ class WorkerGroup:
         self._batch_timer = None
         self.pump()
 
-    def _least_busy(self) -> Optional[Worker]:
+    def _least_busy(self) -> Worker | None:
         best = None
         for worker in self.workers:
             if worker.state == WorkerState.READY and len(worker.inflight) < self._pipeline and (

@@ -23,7 +23,7 @@ import socket
 import sys
 import time
 import traceback
-from typing import Any, Optional
+from typing import Any
 
 from sagemaker_inference.server.logs import configure as configure_logging
 from sagemaker_inference.server.workers import protocol as p
@@ -41,7 +41,7 @@ def _version() -> str:
         from importlib.metadata import version
 
         return version("sagemaker-inference")
-    except Exception:  # noqa: BLE001 - metadata is informative only
+    except Exception:
         return "unknown"
 
 
@@ -56,7 +56,7 @@ def _prepare_environment(model_dir: str) -> None:
         os.chdir(model_dir)
 
 
-def _manifest(model_dir: str) -> Optional[dict[str, Any]]:
+def _manifest(model_dir: str) -> dict[str, Any] | None:
     path = os.path.join(model_dir, "MAR-INF", "MANIFEST.json")
     try:
         with open(path) as f:
@@ -119,7 +119,7 @@ class Worker:
         except MemoryError:
             logger.exception("handler ran out of memory")
             return p.encode(p.BatchFailed(batch.batch_id, 507, "Out of resources"))
-        except Exception as exc:  # noqa: BLE001 - the handler's failure is the batch's failure
+        except Exception as exc:
             code = getattr(exc, "error_code", None)
             if isinstance(code, int) and 100 <= code <= 599:
                 logger.warning("handler raised %s: %s", type(exc).__name__, exc)
@@ -205,7 +205,7 @@ def serve(sock: socket.socket) -> int:
     return 0
 
 
-def _load(sock: socket.socket, load: p.Load) -> Optional[Worker]:
+def _load(sock: socket.socket, load: p.Load) -> Worker | None:
     from sagemaker_inference.context import Context
     from sagemaker_inference.server.workers.handler import load_handler
 
@@ -217,7 +217,7 @@ def _load(sock: socket.socket, load: p.Load) -> Optional[Worker]:
     except MemoryError:
         sock.sendall(p.encode(p.Loaded(507, "System out of memory", os.getpid())))
         return None
-    except BaseException as exc:  # noqa: BLE001 - any failure to load is reported, then we exit
+    except BaseException as exc:
         logger.error("model %r failed to load:\n%s", load.model_name, traceback.format_exc())
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500] if str(exc) else type(exc).__name__
         sock.sendall(p.encode(p.Loaded(500, message, os.getpid())))
@@ -246,12 +246,12 @@ def _execution_parameters(handle: Any) -> str:
     try:
         result = hook()
         return json.dumps(dict(result)) if result else ""
-    except Exception:  # noqa: BLE001
+    except Exception:
         logger.error("execution parameters hook failed; using the server's values:\n%s", traceback.format_exc())
         return ""
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="sagemaker-inference worker (started by the server)")
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--model-name", default="model")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 Pairs = Sequence[tuple[bytes, bytes]]
 
@@ -144,7 +144,7 @@ class Batch:
     __slots__ = ("batch_id", "requests")
     kind = KIND_BATCH
 
-    def __init__(self, batch_id: int, requests: Sequence[Union[Request, ReceivedRequest]]):
+    def __init__(self, batch_id: int, requests: Sequence[Request | ReceivedRequest]):
         self.batch_id, self.requests = batch_id, requests
 
     def __eq__(self, other: object) -> bool:
@@ -214,7 +214,7 @@ class Reply:
     __slots__ = ("batch_id", "responses")
     kind = KIND_REPLY
 
-    def __init__(self, batch_id: int, responses: Sequence[Union[Response, RenderedResponse]]):
+    def __init__(self, batch_id: int, responses: Sequence[Response | RenderedResponse]):
         self.batch_id, self.responses = batch_id, responses
 
     def __eq__(self, other: object) -> bool:
@@ -298,7 +298,7 @@ def encode_batch(batch_id: int, requests: Sequence[Any]) -> bytes:
     return _frame(KIND_BATCH, parts)
 
 
-def encode_reply(batch_id: int, responses: Sequence[Union[Response, RenderedResponse]]) -> bytes:
+def encode_reply(batch_id: int, responses: Sequence[Response | RenderedResponse]) -> bytes:
     parts = [_BATCH_HEAD.pack(batch_id, len(responses))]
     for r in responses:
         lines = r.header_lines
@@ -448,7 +448,7 @@ class FrameReader:
         return self._buffered
 
 
-def read_one(reader: FrameReader, data: bytes) -> Optional[Message]:
+def read_one(reader: FrameReader, data: bytes) -> Message | None:
     """Feed ``data`` and return the first complete message, if any (used at load time)."""
     messages = reader.feed(data)
     return messages[0] if messages else None
