@@ -75,8 +75,9 @@ while IFS= read -r line; do
 done <<< "$client_block"
 
 # Stop the way a container is stopped: SIGTERM to the server, which must drain and exit 0. The
-# server is the serve command's last step, a child of the bash running the block.
-pid=$(pgrep -P "$server" | head -n 1)
+# server is the block's last command: the bash running the block, or its child when bash did not
+# exec it; its workers ignore SIGTERM by design, so only the server is signalled.
+pid=$(pgrep -s "$server" -f "sagemaker-inference serve" | head -n 1)
 [ -n "$pid" ] || fail "cannot find the server process"
 kill -TERM "$pid"
 status=0

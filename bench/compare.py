@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from(args)
     chosen_stacks = stacks.get(args.stacks)
     chosen = workloads.get(args.workload)
+    harness.stop_servers_on_sigterm()
     before = report.machine()
     print(f"load average before: {before['loadavg']}; {settings}", file=sys.stderr)
     runs = []

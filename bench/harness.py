@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import tempfile
 import time
 import uuid
@@ -36,8 +37,8 @@ class Settings:
     keep_dirs: bool = False
 
     @classmethod
-    def quick(cls, **overrides: object) -> Settings:
-        return cls(**{"duration": 3.0, "warmup": 2.0, **overrides})  # type: ignore[arg-type]
+    def quick(cls) -> Settings:
+        return cls(duration=3.0, warmup=2.0)
 
 
 class Started(NamedTuple):
@@ -112,6 +113,15 @@ class Run:
 
     def level(self, connections: int) -> Level | None:
         return next((lv for lv in self.levels if lv.connections == connections), None)
+
+
+def stop_servers_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so the ``started`` blocks stop their process trees before the harness exits."""
+
+    def _exit(signo: int, frame: object) -> None:
+        raise SystemExit(128 + signo)
+
+    signal.signal(signal.SIGTERM, _exit)
 
 
 def measure(stack: Stack, workload: Workload, settings: Settings) -> Run:
@@ -199,14 +209,14 @@ def measured_level(server: Server, url: str, script: Path, connections: int, set
     if settings.warmup > 0:
         wrk.run(url, script, wrk.Load(connections, settings.warmup))
     before = procs.cpu_ticks(server.pids())
-    machine, children = procs.machine_busy_ticks(), procs.children_cpu_seconds()
+    machine_before, wrk_before = procs.machine_busy_ticks(), procs.children_cpu_seconds()
     result = wrk.run(url, script, wrk.Load(connections, settings.duration))
-    machine = (procs.machine_busy_ticks() - machine) / procs.CLOCK_TICKS
-    children = procs.children_cpu_seconds() - children
+    machine = (procs.machine_busy_ticks() - machine_before) / procs.CLOCK_TICKS
+    wrk_cpu = procs.children_cpu_seconds() - wrk_before
     after = procs.cpu_ticks(server.pids())
     if server.exited():
         raise RuntimeError(f"{server.name} exited during the run at {connections} connections")
-    return Level.of(connections, result, CpuSample(procs.cpu_seconds_between(before, after), children, machine))
+    return Level.of(connections, result, CpuSample(procs.cpu_seconds_between(before, after), wrk_cpu, machine))
 
 
 def _soak(server: Server, url: str, script: Path, settings: Settings) -> Soak:

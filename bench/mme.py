@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         settings, connections=args.connections, workers=args.workers, keep_dirs=args.keep_dirs
     )
     workload = workloads.WORKLOADS[args.workload]
+    harness.stop_servers_on_sigterm()
     before = report.machine()
     runs = []
     for stack in stacks.get(args.stacks):

@@ -30,8 +30,6 @@ from sagemaker_inference import _mime, _responses, content_types, decoder, envir
 from sagemaker_inference.default_inference_handler import DefaultInferenceHandler
 from sagemaker_inference.errors import BaseInferenceToolkitError, GenericInferenceToolkitError
 
-__all__ = ["Transformer", "BaseInferenceToolkitError", "GenericInferenceToolkitError", "find_spec"]
-
 logger = logging.get_logger()
 
 _TEXT_TYPES = frozenset(content_types.UTF8_TYPES)

@@ -20,7 +20,8 @@ import httpx
 
 DEADLINE = 15.0
 
-# Requests are JSON objects: {"id": ..., "sleep": seconds, "hang": bool, "exit": bool}.
+# Requests are JSON objects: {"id": ..., "sleep": seconds, "hang": bool, "exit": bool, "block": bool};
+# "block" waits until the test creates the file "release" in the model dir.
 # Each request leaves a marker file with the worker's PID when it starts, so a test can act
 # while it is known to be in flight.
 CONTROLLED_MODEL = """
@@ -36,6 +37,8 @@ def transform_fn(model, data, content_type, accept):
         os._exit(3)
     if request.get("hang"):
         time.sleep(3600)
+    while request.get("block") and not (model / "release").exists():
+        time.sleep(0.01)
     time.sleep(request.get("sleep", 0))
     return json.dumps({"id": request["id"], "pid": os.getpid()}), "application/json"
 """
@@ -90,6 +93,26 @@ def test_hanging_handler_gets_504_and_is_replaced(serve, model_dir):
     for i in range(4):
         assert post(server.client, {"id": f"after-{i}"}).status_code == 200
     assert server.client.get("/ping").status_code == 200
+
+
+def test_a_busy_worker_does_not_hold_requests_a_free_worker_could_serve(serve, model_dir):
+    # One request occupies a worker for as long as the test wants; every other request must be
+    # served by the other worker meanwhile, not queued behind the busy one.
+    directory = model_dir(CONTROLLED_MODEL)
+    server = serve("--model-dir", str(directory), workers=2)
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        blocked = pool.submit(post, server.client, {"id": "blocker", "block": True})
+        busy_pid = started_pid(directory, "blocker")
+        try:
+            futures = [pool.submit(post, server.client, {"id": f"quick-{i}"}) for i in range(8)]
+            for future in futures:
+                response = future.result(timeout=10.0)
+                assert response.status_code == 200
+                assert response.json()["pid"] != busy_pid
+            assert not blocked.done()
+        finally:
+            (directory / "release").write_text("")
+        assert blocked.result(timeout=DEADLINE).status_code == 200
 
 
 def test_timeout_seconds_variable_wins(serve, model_dir):
@@ -306,4 +329,28 @@ def test_no_log_line_per_request_by_default(serve, model_dir):
     for i in range(20):
         assert post(server.client, {"id": f"quiet-{i}"}).status_code == 200
     assert server.log.count("\n") - before < 5, server.log
-    assert "ready on http://127.0.0.1" in server.log
+    [startup] = [line for line in server.log.splitlines() if "ready on http://127.0.0.1" in line]
+    assert "1 worker" in startup and "ready in" in startup
+
+
+def test_access_log_switch(serve, model_dir):
+    server = serve("--model-dir", str(model_dir(CONTROLLED_MODEL)), env={"SAGEMAKER_ACCESS_LOG": "true"})
+    for i in range(3):
+        assert post(server.client, {"id": f"logged-{i}"}).status_code == 200
+    wait_for(lambda: server.log.count("/invocations") >= 3, what="one access line per request")
+
+
+def test_container_log_level_is_honoured(serve, model_dir):
+    server = serve("--model-dir", str(model_dir(CONTROLLED_MODEL)), env={"SAGEMAKER_CONTAINER_LOG_LEVEL": "ERROR"})
+    assert post(server.client, {"id": "quiet"}).status_code == 200
+    assert "ready on" not in server.log  # an INFO line
+    assert "[INFO]" not in server.log
+
+
+def test_sigterm_while_the_model_is_loading_exits_0(serve, model_dir):
+    server = serve("--model-dir", str(model_dir(SLOW_LOAD_MODEL.replace("time.sleep(3)", "time.sleep(60)"))),
+                   ready=False)
+    server.wait_listening()
+    assert server.client.get("/ping").status_code == 503
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.wait_exit(DEADLINE) == 0

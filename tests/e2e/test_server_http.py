@@ -300,3 +300,56 @@ def test_head_ping_has_no_body(echo):
     assert b"content-length: 26\r\n" in head
     assert head.endswith(b"\r\n\r\n")
     assert get.endswith(b'\r\n\r\n{\n  "status": "Healthy"\n}\n')
+
+
+def test_many_pipelined_requests_without_reading(echo):
+    # More than the server keeps outstanding per connection: it must pause reading, not drop or stall.
+    count = 300
+    with RawConnection(echo.port) as conn:
+        conn.send(b"".join(request("POST", "/invocations", f"r{i}".encode()) for i in range(count)))
+        bodies = [conn.read_response().body for _ in range(count)]
+    assert bodies == [f"r{i}".encode() for i in range(count)]
+
+
+def test_pipelined_request_over_the_limit_ends_the_connection_after_the_earlier_answers(limited):
+    wire = (request("POST", "/invocations", b"first") + request("GET", "/ping")
+            + b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (LIMIT + 1)
+            + request("POST", "/invocations", b"never"))
+    with RawConnection(limited.port) as conn:
+        conn.send(wire)
+        assert conn.read_response().body == b"first"
+        assert conn.read_response().status == 200
+        assert conn.read_response().status == 413
+        assert conn.is_closed_by_peer()
+
+
+def test_idle_and_partial_clients_do_not_starve_others(echo):
+    idle = [RawConnection(echo.port) for _ in range(20)]
+    partial = [RawConnection(echo.port) for _ in range(20)]
+    try:
+        for conn in partial:
+            conn.send(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly part of the body")
+        for i in range(10):
+            response = echo.client.post("/invocations", content=f"served-{i}".encode())
+            assert response.content == f"served-{i}".encode()
+        assert echo.client.get("/ping").status_code == 200
+    finally:
+        for conn in idle + partial:
+            conn.close()
+
+
+def test_client_leaving_mid_request_does_not_disturb_the_next(echo):
+    with RawConnection(echo.port) as conn:
+        conn.send(request("POST", "/invocations", b"x" * 100_000))
+    with RawConnection(echo.port) as conn:
+        conn.send(request("POST", "/invocations", b"next"))
+        assert conn.read_response().body == b"next"
+
+
+def test_model_selection_in_single_model_mode(echo):
+    assert echo.client.post("/models/model/invoke", content=b"by-name").content == b"by-name"
+    assert echo.client.post("/invocations?model_name=model", content=b"by-query").content == b"by-query"
+    for response in (echo.client.post("/models/other/invoke", content=b"x"),
+                     echo.client.post("/invocations?model_name=other", content=b"x")):
+        assert response.status_code == 404
+        assert response.json() == {"code": 404, "type": "ModelNotFoundException", "message": "Model not found: other"}
