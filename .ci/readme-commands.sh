@@ -77,7 +77,7 @@ done <<< "$client_block"
 # Stop the way a container is stopped: SIGTERM to the server, which must drain and exit 0. The
 # server is the block's last command: the bash running the block, or its child when bash did not
 # exec it; its workers ignore SIGTERM by design, so only the server is signalled.
-pid=$(pgrep -s "$server" -f "sagemaker-inference serve" | head -n 1)
+pid=$(pgrep -s "$server" -f "bin/sagemaker-inference serve" | head -n 1)  # not the bash -c line
 [ -n "$pid" ] || fail "cannot find the server process"
 kill -TERM "$pid"
 status=0

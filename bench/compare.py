@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 
 import harness
@@ -31,6 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="3 s runs after 2 s warm-ups instead of 10 s after 5 s")
     parser.add_argument("--duration", type=float, help="seconds per measured wrk run")
     parser.add_argument("--warmup", type=float, help="seconds of warm-up before each measured run")
+    parser.add_argument("--prewarm", type=float, default=0.0, help="seconds of load before the sweep (MMS's JIT)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes for both stacks (default 2)")
     parser.add_argument("--batch-size", type=int, help="ours only: dynamic batching size (MMS cannot be told)")
     parser.add_argument("--max-batch-delay", type=int, help="ours only: dynamic batching delay in ms")
@@ -49,6 +51,7 @@ def settings_from(args: argparse.Namespace) -> harness.Settings:
         "batch_size": args.batch_size,
         "max_batch_delay_ms": args.max_batch_delay,
         "soak": args.soak,
+        "prewarm": args.prewarm,
         "keep_dirs": args.keep_dirs,
     }
     if args.duration is not None:
@@ -56,21 +59,6 @@ def settings_from(args: argparse.Namespace) -> harness.Settings:
     if args.warmup is not None:
         overrides["warmup"] = args.warmup
     return dataclasses.replace(settings, **overrides)
-
-
-def measure_with_retries(
-    stack: stacks.Stack, workload: workloads.Workload, settings: harness.Settings, retries: int
-) -> harness.Run:
-    """Others share this machine and a stray signal can end a server mid-run: try again before reporting a failure."""
-    failures: list[str] = []
-    while True:
-        print(f"-- {stack.name} / {workload.name} ...", file=sys.stderr, flush=True)
-        run = harness.measure(stack, workload, settings)
-        print(f"   {run.error or 'done'}", file=sys.stderr, flush=True)
-        if run.error is None or len(failures) >= retries or run.startup_s is None:
-            run.notes += [f"retried after: {reason}" for reason in failures]
-            return run
-        failures.append(run.error.splitlines()[0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for workload in chosen:
         for stack in chosen_stacks:
-            runs.append(measure_with_retries(stack, workload, settings, args.retries))
+            attempt = functools.partial(harness.measure, stack, workload, settings)
+            runs.append(harness.with_retries(f"{stack.name} / {workload.name}", attempt, args.retries))
     print(report.render(runs))
     if not args.no_json:
         print(f"\nJSON: {report.write_json('compare', runs, settings, before)}")

@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import shutil
 import signal
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, TypeVar
 
 import procs
 import wrk
@@ -30,6 +31,7 @@ class Settings:
     duration: float = 10.0
     warmup: float = 5.0
     idle_wait: float = 3.0
+    prewarm: float = 0.0  # seconds of load at the highest connection count before the sweep, see README
     soak: float = 0.0  # seconds of sustained load at the highest connection count; 0 = none
     workers: int = 2
     batch_size: int | None = None
@@ -124,6 +126,29 @@ def stop_servers_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _exit)
 
 
+class Outcome(Protocol):
+    error: str | None
+    startup_s: float | None
+    notes: list[str]
+
+
+OutcomeT = TypeVar("OutcomeT", bound=Outcome)
+
+
+def with_retries(label: str, attempt: Callable[[], OutcomeT], retries: int) -> OutcomeT:
+    """Others share this machine and a stray signal can end a server mid-run: try again before reporting a failure.
+    A stack that never started is not retried."""
+    failures: list[str] = []
+    while True:
+        print(f"-- {label} ...", file=sys.stderr, flush=True)
+        outcome = attempt()
+        print(f"   {outcome.error or 'done'}", file=sys.stderr, flush=True)
+        if outcome.error is None or len(failures) >= retries or outcome.startup_s is None:
+            outcome.notes += [f"retried after: {reason}" for reason in failures]
+            return outcome
+        failures.append(outcome.error.splitlines()[0])
+
+
 def measure(stack: Stack, workload: Workload, settings: Settings) -> Run:
     run = Run(stack.name, workload.name)
     reason = stack.preflight()
@@ -197,11 +222,18 @@ def _load(server: Server, workload: Workload, settings: Settings, workdir: Path,
     url = f"http://127.0.0.1:{server.port}"
     time.sleep(settings.idle_wait)
     run.idle = procs.memory(server.pids())
+    prewarm(url, script, settings)
     for connections in settings.connections:
         run.levels.append(measured_level(server, url, script, connections, settings))
     run.after_load = procs.memory(server.pids())
     if settings.soak > 0:
         run.soak = _soak(server, url, script, settings)
+
+
+def prewarm(url: str, script: Path, settings: Settings) -> None:
+    """Load before the sweep, so a JIT (MMS's JVM) is compiled before the first measured level."""
+    if settings.prewarm > 0:
+        wrk.run(url, script, wrk.Load(max(settings.connections), settings.prewarm))
 
 
 def measured_level(server: Server, url: str, script: Path, connections: int, settings: Settings) -> Level:

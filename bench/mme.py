@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import shutil
 import statistics
@@ -120,6 +121,7 @@ def _exercise(
     paths = [f"/models/{name}/invoke" for name in names]
     script = wrk.write_script(workdir, workload.body, workload.content_type, workload.accept, paths)
     url = f"http://127.0.0.1:{server.port}"
+    harness.prewarm(url, script, settings)
     for connections in settings.connections:
         run.levels.append(harness.measured_level(server, url, script, connections, settings))
     run.after_load = procs.memory(server.pids())
@@ -158,22 +160,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stacks", default="ours,mms")
     parser.add_argument("--connections", type=lambda t: tuple(int(x) for x in t.split(",")), default=(16, 64))
     parser.add_argument("--quick", action="store_true", help="3 s runs after 2 s warm-ups instead of 10 s after 5 s")
+    parser.add_argument("--prewarm", type=float, default=0.0, help="seconds of load before the sweep (MMS's JIT)")
     parser.add_argument("--workers", type=int, default=1, help="workers per model (default 1, as MMS's MME config)")
+    parser.add_argument("--retries", type=int, default=1, help="re-run a failed stack this often (default 1)")
     parser.add_argument("--keep-dirs", action="store_true")
     parser.add_argument("--no-json", action="store_true")
     args = parser.parse_args(argv)
     settings = harness.Settings.quick() if args.quick else harness.Settings()
     settings = dataclasses.replace(
-        settings, connections=args.connections, workers=args.workers, keep_dirs=args.keep_dirs
+        settings, connections=args.connections, workers=args.workers, keep_dirs=args.keep_dirs, prewarm=args.prewarm
     )
     workload = workloads.WORKLOADS[args.workload]
     harness.stop_servers_on_sigterm()
     before = report.machine()
     runs = []
     for stack in stacks.get(args.stacks):
-        print(f"-- {stack.name} / {args.models} x {workload.name} ...", file=sys.stderr, flush=True)
-        runs.append(measure(stack, workload, args.models, settings))
-        print(f"   {runs[-1].error or 'done'}", file=sys.stderr, flush=True)
+        attempt = functools.partial(measure, stack, workload, args.models, settings)
+        runs.append(harness.with_retries(f"{stack.name} / {args.models} x {workload.name}", attempt, args.retries))
     print(render(runs))
     if not args.no_json:
         print(f"\nJSON: {report.write_json('mme', runs, settings, before)}")

@@ -93,8 +93,13 @@ def report(context: Any, indices: Iterable[int], exc: BaseException, trace: str 
     error for the client: its message is the body and no JSON content type is set.
     """
     error = http_error(exc)
-    level = _stdlib_logging.ERROR if error.code >= 500 else _stdlib_logging.WARNING
-    logger.log(level, "%s %s: %s", error.code, error.type, error.message, exc_info=exc)
+    # A client's mistake is one WARNING line (its traceback only at DEBUG); a failure of the
+    # model's code is an ERROR with the traceback, which is what whoever debugs it needs.
+    if error.code >= 500:
+        logger.error("%s %s: %s", error.code, error.type, error.message, exc_info=exc)
+    else:
+        logger.warning("%s %s: %s", error.code, error.type, error.message,
+                       exc_info=exc if logger.isEnabledFor(_stdlib_logging.DEBUG) else None)
     phrase = utils.remove_crlf(error.phrase)
     if error.code < 400:
         body: Any = error.message

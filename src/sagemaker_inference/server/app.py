@@ -18,8 +18,6 @@ from sagemaker_inference.server.routing import Match, MethodNotAllowed, Route, R
 if TYPE_CHECKING:
     from sagemaker_inference.server.http.protocol import Exchange, HTTPConnection
 
-access_logger = logging.getLogger("sagemaker_inference.access")
-
 Endpoint = Callable[["App", "Exchange", dict[str, str]], None]
 
 INFERENCE_ROUTES = (
@@ -64,15 +62,7 @@ class App:
         else:
             exchange.respond_error(404, "ResourceNotFoundException",
                                    "Requested resource is not found, please refer to API document.")
-        if self.access_log:
-            access_logger.info('"%s %s" from %s', method, request.path.decode("latin-1"), _peer(exchange))
 
     def close_idle_connections(self) -> None:
         for connection in list(self.connections):
             connection.close_if_idle()
-
-
-def _peer(exchange: Exchange) -> str:
-    transport = exchange.connection.transport
-    peer = transport.get_extra_info("peername") if transport is not None else None
-    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "-"

@@ -69,7 +69,7 @@ def config_from_args(argv: list[str] | None, environ: dict[str, str]) -> ServerC
         handler=args.handler,
         workers=args.workers,
         response_timeout=args.timeout,
-        max_request_size=args.max_payload_mb * 1024 * 1024 if args.max_payload_mb else None,
+        max_request_size=args.max_payload_mb * 1024 * 1024 if args.max_payload_mb is not None else None,
         batch_size=args.batch_size,
         max_batch_delay=args.max_batch_delay,
         multi_model=args.multi_model,

@@ -85,6 +85,8 @@ class Server:
             await asyncio.wait_for(self.registry.load(spec, config.model_dir, at_startup=True),
                                    config.startup_timeout)
         except LoadError as exc:
+            if self._stop is not None and self._stop.is_set():
+                return  # stopped while loading: the workers were told to go, not a failed load
             logger.error("startup failed: model %r from %s could not be loaded: %s", spec.name, spec.model_dir,
                          exc.message)
             self.request_stop(EXIT_STARTUP_FAILURE)

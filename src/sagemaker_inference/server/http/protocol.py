@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import time
 from collections import deque
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from sagemaker_inference.server.workers.protocol import RenderedResponse, Response
 
 MAX_OUTSTANDING = 64
+
+access_logger = logging.getLogger("sagemaker_inference.access")
 
 _ID_PREFIX = b"%08x-%04x-4%03x-%04x-" % (
     int.from_bytes(os.urandom(4), "big"), int.from_bytes(os.urandom(2), "big"),
@@ -41,7 +44,7 @@ def next_request_id() -> bytes:
 class Exchange:
     """One request and, once known, its response bytes."""
 
-    __slots__ = ("connection", "request", "request_id", "data", "close", "cancelled", "_keep_alive")
+    __slots__ = ("connection", "request", "request_id", "data", "close", "cancelled", "started", "_keep_alive")
 
     def __init__(self, connection: HTTPConnection, request: HTTPRequest | None):
         self.connection = connection
@@ -50,6 +53,7 @@ class Exchange:
         self.data: bytes | None = None
         self.close = False
         self.cancelled = False
+        self.started = time.monotonic()
         self._keep_alive = request is not None and request.keep_alive
 
     @property
@@ -68,11 +72,14 @@ class Exchange:
         self.connection.flush()
 
     def respond_json(self, status: int, payload: object) -> None:
-        self.respond(r.render_json(status, payload, keep_alive=self.keep_alive))
+        self.request_id = self.request_id or next_request_id()
+        self.respond(r.render_json(status, payload, keep_alive=self.keep_alive, request_id=self.request_id))
 
     def respond_error(self, status: int, error_type: str, message: str,
                       extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
-        self.respond(r.render_error(status, error_type, message, keep_alive=self.keep_alive, extra=extra))
+        self.request_id = self.request_id or next_request_id()
+        self.respond(r.render_error(status, error_type, message, keep_alive=self.keep_alive, extra=extra,
+                                    request_id=self.request_id))
 
     def deliver(self, response: Response | RenderedResponse) -> None:
         """An inference result from a worker (the pool's ``Sink`` contract)."""
@@ -137,12 +144,24 @@ class HTTPConnection(asyncio.Protocol):
         while outstanding and outstanding[0].data is not None:
             exchange = outstanding.popleft()
             transport.write(exchange.data)  # type: ignore[arg-type]
+            if self.app.access_log:
+                self._log_access(exchange)
             if exchange.close:
                 self.close()
                 return
         if self._reading_paused and len(outstanding) < MAX_OUTSTANDING // 2 and not self._writing_paused:
             self._reading_paused = False
             transport.resume_reading()
+
+    def _log_access(self, exchange: Exchange) -> None:
+        """MMS's access line: peer, request line, status, milliseconds."""
+        request = exchange.request
+        peer = self.transport.get_extra_info("peername") if self.transport is not None else None
+        where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "-"
+        line = (f"{request.method.decode('latin-1')} {request.path.decode('latin-1')}" if request is not None
+                else "(unparsable request)")
+        status = exchange.data[9:12].decode("latin-1") if exchange.data else "-"
+        access_logger.info('%s "%s" %s %.1f ms', where, line, status, (time.monotonic() - exchange.started) * 1000)
 
     def close(self) -> None:
         if not self.closed and self.transport is not None:

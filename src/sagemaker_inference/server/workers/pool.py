@@ -37,6 +37,7 @@ logger = logging.getLogger("sagemaker_inference.server")
 
 WORKER_FD = 3  # where the worker finds its socket
 SWEEP_PERIOD = 0.25
+STALL = 0.005  # a batch running longer than this: queue nothing more behind it (see _least_busy)
 
 
 def restart_delay(failures: int, base: float = 0.1, cap: float = 10.0) -> float:
@@ -218,7 +219,8 @@ class WorkerGroup:
         self.python = python or sys.executable
         self.env = dict(os.environ if env is None else env)
         # User code's print() should reach the server log when it happens, not when a buffer fills.
-        self.env.setdefault("PYTHONUNBUFFERED", "1")
+        if not self.env.get("PYTHONUNBUFFERED"):
+            self.env["PYTHONUNBUFFERED"] = "1"
         self.children: dict[int, Worker] = {} if children is None else children
         self.on_change = on_change
         self.log_level = log_level
@@ -496,10 +498,24 @@ class WorkerGroup:
         self.pump()
 
     def _least_busy(self) -> Worker | None:
+        """An idle worker if there is one; else one that is busy but moving (its current batch
+        started less than ``STALL`` ago) and has pipeline room; else none, and requests wait here.
+
+        So a worker stuck in a long request is never handed more work while others can take it,
+        and pipelining, which only pays for quick batches, happens only behind quick batches.
+        """
         best = None
+        now = 0.0
         for worker in self.workers:
-            if worker.state == WorkerState.READY and len(worker.inflight) < self._pipeline and (
-                    best is None or len(worker.inflight) < len(best.inflight)):
+            if worker.state != WorkerState.READY:
+                continue
+            depth = len(worker.inflight)
+            if not depth:
+                return worker
+            if depth >= self._pipeline:
+                continue
+            now = now or time.monotonic()
+            if now - worker.head_started < STALL and (best is None or depth < len(best.inflight)):
                 best = worker
         return best
 

@@ -123,7 +123,8 @@ class Worker:
             code = getattr(exc, "error_code", None)
             if isinstance(code, int) and 100 <= code <= 599:
                 logger.warning("handler raised %s: %s", type(exc).__name__, exc)
-                return p.encode(p.BatchFailed(batch.batch_id, code, str(exc) or "Prediction failed"))
+                message = getattr(exc, "message", None) or str(exc) or "Prediction failed"
+                return p.encode(p.BatchFailed(batch.batch_id, code, str(message)))
             logger.error("handler raised an exception:\n%s", traceback.format_exc())
             return p.encode(p.BatchFailed(batch.batch_id, 503, "Prediction failed"))
         if not isinstance(result, list):
