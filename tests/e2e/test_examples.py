@@ -134,7 +134,6 @@ def test_sklearn(serve, tmp_path: Path) -> None:
 
 
 def test_multi_model(serve, tmp_path: Path) -> None:
-    pytest.importorskip("sagemaker_inference.server.management", reason="multi-model endpoints not merged yet")
     base = tmp_path / "opt_ml"
     _run_script(EXAMPLES / "multi-model" / "make_models.py", str(base / "models"))
     server = serve(env={"SAGEMAKER_MULTI_MODEL": "true", "SAGEMAKER_BASE_DIR": str(base)})

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable
 from urllib.parse import parse_qsl
 
 from sagemaker_inference.server.http.protocol import next_request_id
-from sagemaker_inference.server.workers.pool import Inference
+from sagemaker_inference.server.workers.worker import Inference
 
 if TYPE_CHECKING:
     from sagemaker_inference.server.app import App

@@ -15,7 +15,8 @@ import time
 from typing import Callable
 
 from sagemaker_inference.server.config import ServerConfig
-from sagemaker_inference.server.workers.pool import ModelSpec, Worker, WorkerGroup
+from sagemaker_inference.server.workers.pool import ModelSpec, WorkerGroup
+from sagemaker_inference.server.workers.worker import Worker
 
 logger = logging.getLogger("sagemaker_inference.server")
 

@@ -24,7 +24,7 @@ from sagemaker_inference.server.config import ServerConfig
 from sagemaker_inference.server.http.protocol import HTTPConnection
 from sagemaker_inference.server.logs import configure as configure_logging
 from sagemaker_inference.server.registry import LoadError, ModelRegistry
-from sagemaker_inference.server.workers.pool import Worker
+from sagemaker_inference.server.workers.worker import Worker
 
 logger = logging.getLogger("sagemaker_inference.server")
 

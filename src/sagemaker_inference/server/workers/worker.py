@@ -1,0 +1,179 @@
+"""The frontend's handle on one worker process: its socket, its in-flight batches, its fate.
+
+Spawned with ``posix_spawn`` (the socket becomes the child's fd 3); every event it sees (a load
+answer, a reply, the connection's end, the exit status) is passed to its ``WorkerGroup``, which
+decides what happens next. It never decides anything itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import signal
+import socket
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Protocol
+
+from sagemaker_inference.server.http.response import JSON, error_body, phrase
+from sagemaker_inference.server.workers import protocol as p
+
+if TYPE_CHECKING:
+    from sagemaker_inference.server.workers.pool import WorkerGroup
+
+logger = logging.getLogger("sagemaker_inference.server")
+
+WORKER_FD = 3  # where the worker finds its socket
+
+
+def error_response(status: int, error_type: str, message: str) -> p.Response:
+    return p.Response(status, phrase(status), [(b"content-type", JSON)], error_body(status, error_type, message))
+
+
+class Sink(Protocol):
+    """Where an inference's response goes (an HTTP exchange); ``cancelled`` if the client left."""
+
+    cancelled: bool
+
+    def deliver(self, response: p.Response | p.RenderedResponse) -> None: ...
+
+
+class Inference:
+    """One request waiting for its model. It is also what gets framed for the worker (it has the
+    four fields ``protocol.encode_batch`` reads), so no copy is made per request."""
+
+    __slots__ = ("request_id", "headers", "params", "body", "sink", "arrived")
+
+    def __init__(self, request_id: bytes, headers: p.Pairs, params: p.Pairs, body: bytes, sink: Sink,
+                 arrived: float):
+        self.request_id, self.headers, self.params, self.body = request_id, headers, params, body
+        self.sink, self.arrived = sink, arrived
+
+
+class _InFlight:
+    __slots__ = ("batch_id", "items")
+
+    def __init__(self, batch_id: int, items: list[Inference]):
+        self.batch_id, self.items = batch_id, items
+
+
+class WorkerState(enum.Enum):
+    STARTING = "STARTING"
+    READY = "READY"
+    STOPPING = "STOPPING"
+    DEAD = "DEAD"
+
+
+class Worker(asyncio.Protocol):
+    """One worker process, seen from the frontend: its socket, its in-flight batches."""
+
+    def __init__(self, group: WorkerGroup, index: int):
+        self.group, self.index = group, index
+        self.state = WorkerState.STARTING
+        self.pid = 0
+        self.started_at = time.time()
+        self.inflight: deque[_InFlight] = deque()
+        self.head_started = 0.0
+        self.outbox: list[bytes] = []
+        self.timed_out = False
+        self._reader = p.FrameReader()
+        self._transport: asyncio.Transport | None = None
+        self._next_batch_id = 0
+
+    @property
+    def label(self) -> str:
+        return f"model {self.group.spec.name!r} worker {self.index} (pid {self.pid})"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def spawn(self, python: str, env: dict[str, str]) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            argv = [python, "-m", "sagemaker_inference.server.workers.process", "--fd", str(WORKER_FD),
+                    "--model-name", self.group.spec.name, "--log-level", str(self.group.log_level)]
+            self.pid = os.posix_spawn(python, argv, env,
+                                      file_actions=[(os.POSIX_SPAWN_DUP2, theirs.fileno(), WORKER_FD)])
+        finally:
+            theirs.close()
+        self.group.children[self.pid] = self
+        loop = asyncio.get_running_loop()
+        await loop.create_connection(lambda: self, sock=ours)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        spec = self.group.spec
+        gpu = self.index % self.group.gpus if self.group.gpus else -1
+        transport.write(p.encode(p.Load(spec.name, spec.model_dir, spec.handler, spec.batch_size, gpu)))
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            messages = self._reader.feed(data)
+        except p.ProtocolError as exc:
+            logger.error("%s sent an invalid message (%s); replacing it", self.label, exc)
+            self.kill()
+            return
+        for message in messages:
+            if isinstance(message, (p.Reply, p.BatchFailed)):
+                self.group.on_reply(self, message)
+            elif isinstance(message, p.Loaded):
+                self.group.on_loaded(self, message)
+        self.group.schedule_pump()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        previous, self.state = self.state, WorkerState.DEAD
+        self.group.on_worker_lost(self, previous)
+
+    def send(self, items: list[Inference]) -> None:
+        self._next_batch_id += 1
+        if not self.inflight:
+            self.head_started = time.monotonic()
+        self.inflight.append(_InFlight(self._next_batch_id, items))
+        self.outbox.append(p.encode_batch(self._next_batch_id, items))
+
+    def flush(self) -> None:
+        if self._transport is not None:
+            data = self.outbox[0] if len(self.outbox) == 1 else b"".join(self.outbox)
+            self._transport.write(data)
+        self.outbox.clear()
+
+    def close(self) -> None:
+        """Ask the worker to exit: it sees end-of-file after its current batch."""
+        self.state = WorkerState.STOPPING if self.state != WorkerState.DEAD else self.state
+        if self._transport is not None:
+            self._transport.close()
+
+    def kill(self) -> None:
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self._transport is not None:
+            self._transport.abort()
+
+    def poll_exit(self) -> bool:
+        """Reap this worker if it has exited; True once it is gone."""
+        if self.pid not in self.group.children:
+            return True
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            self.group.children.pop(self.pid, None)
+            return True
+        if pid == 0:
+            return False
+        self.group.children.pop(self.pid, None)
+        self.on_exit(status)
+        return True
+
+    def on_exit(self, status: int) -> None:
+        """Called by the reaper with the raw wait status."""
+        if os.WIFSIGNALED(status):
+            how = f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        else:
+            how = f"exit code {os.WEXITSTATUS(status)}"
+        level = logging.DEBUG if self.state == WorkerState.STOPPING or how == "exit code 0" else logging.WARNING
+        logger.log(level, "%s ended: %s", self.label, how)
