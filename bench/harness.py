@@ -198,7 +198,7 @@ def started(stack: Stack, options: Options, workdir: Path, probe: Probe, notes: 
             yield Started(server, startup)
         except RuntimeError as exc:
             alive = "alive" if server.pids() else "gone"
-            raise RuntimeError(f"{exc}\n  server tree {alive}; log tail:\n{server.log_tail()}") from exc
+            raise RuntimeError(f"{exc} (server tree {alive})\n  log tail:\n{server.log_tail()}") from exc
     finally:
         leftovers = server.stop()
         stack.cleanup()

@@ -110,15 +110,19 @@ def start_model_server(handler_service: str = DEFAULT_HANDLER_SERVICE) -> None:
     if os.path.exists(REQUIREMENTS_PATH):
         _install_requirements()
 
-    from sagemaker_inference.server.config import ServerConfig
+    from sagemaker_inference.server.config import ConfigError, ServerConfig
     from sagemaker_inference.server.supervisor import run
 
-    config = ServerConfig.from_env(
-        os.environ,
-        model_dir=environment.model_dir,
-        handler=None if ENABLE_MULTI_MODEL else handler_service,
-        multi_model=ENABLE_MULTI_MODEL,
-    )
+    try:
+        config = ServerConfig.from_env(
+            os.environ,
+            model_dir=environment.model_dir,
+            handler=None if ENABLE_MULTI_MODEL else handler_service,
+            multi_model=ENABLE_MULTI_MODEL,
+        )
+    except ConfigError as exc:
+        logger.error("configuration error: %s", exc)
+        raise SystemExit(2) from None
     exit_code = run(config)
     if exit_code:
         raise SystemExit(exit_code)

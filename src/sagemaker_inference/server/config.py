@@ -140,7 +140,8 @@ _SETTINGS = (
              lambda n, v: _float(n, v, minimum=0.0)),
     _Setting("job_queue_size", ("SAGEMAKER_MODEL_JOB_QUEUE_SIZE", "MMS_JOB_QUEUE_SIZE"),
              lambda n, v: _int(n, v, minimum=1)),
-    _Setting("multi_model", ("SAGEMAKER_MULTI_MODEL",), lambda n, v: v.strip().lower() == "true"),
+    # Exactly "true", as upstream's environment module and model_server decide it.
+    _Setting("multi_model", ("SAGEMAKER_MULTI_MODEL",), lambda n, v: v == "true"),
     _Setting("handler", ("SAGEMAKER_HANDLER",), lambda n, v: v.strip()),
     _Setting("model_root", ("SAGEMAKER_MODEL_ROOT",), lambda n, v: v.strip()),
     _Setting("log_level", ("SAGEMAKER_CONTAINER_LOG_LEVEL",), parse_log_level),

@@ -67,7 +67,7 @@ def test_config_is_frozen():
         ({"SAGEMAKER_MODEL_JOB_QUEUE_SIZE": "50"}, "job_queue_size", 50),
         ({"MMS_JOB_QUEUE_SIZE": "60"}, "job_queue_size", 60),
         ({"SAGEMAKER_MULTI_MODEL": "true"}, "multi_model", True),
-        ({"SAGEMAKER_MULTI_MODEL": "TRUE"}, "multi_model", True),
+        ({"SAGEMAKER_MULTI_MODEL": "TRUE"}, "multi_model", False),  # exactly "true", as upstream
         ({"SAGEMAKER_MULTI_MODEL": "false"}, "multi_model", False),
         ({"SAGEMAKER_MULTI_MODEL": "1"}, "multi_model", False),  # upstream compares with "true" only
         ({"SAGEMAKER_HANDLER": " my_handler:handle "}, "handler", "my_handler:handle"),
