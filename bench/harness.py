@@ -7,6 +7,7 @@ The stack runs alone while it is measured; the caller runs stacks one after the 
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import signal
 import sys
@@ -204,6 +205,24 @@ def started(stack: Stack, options: Options, workdir: Path, probe: Probe, notes: 
         stack.cleanup()
         if leftovers:
             notes.append(f"{len(leftovers)} process(es) outlived the root at SIGTERM; the harness ended them")
+        batches = _batch_summary(server.log_path)
+        if batches:
+            notes.append(batches)
+
+
+_BATCH_LINE = re.compile(r"served (\d+) requests in (\d+) batches \(mean batch size ([\d.]+)\)")
+
+
+def _batch_summary(log_path: Path) -> str | None:
+    """Our server logs the mean batch size it achieved when it stops (warm-up and all levels included)."""
+    try:
+        found = _BATCH_LINE.findall(log_path.read_text(errors="replace"))
+    except OSError:
+        return None
+    if not found:
+        return None
+    requests, batches, mean = found[-1]
+    return f"mean batch size achieved {mean} ({requests} requests in {batches} batches, whole run)"
 
 
 def _options(stack: Stack, workload: Workload, settings: Settings, workdir: Path) -> Options:

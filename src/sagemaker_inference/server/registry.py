@@ -59,6 +59,8 @@ class Model:
             "batchSize": spec.batch_size,
             "maxBatchDelay": int(spec.max_batch_delay * 1000),
             "loadedAtStartup": self.loaded_at_startup,
+            "requests": self.group.requests_sent,
+            "batches": self.group.batches_sent,
             "status": self.state.value,
             "workers": self.group.describe(),
         }

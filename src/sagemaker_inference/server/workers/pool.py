@@ -76,6 +76,8 @@ class WorkerGroup:
         self.load_error: str | None = None
         self.load_status = 500
         self.execution_parameters: dict[str, object] = {}
+        self.batches_sent = 0  # with requests_sent: the mean batch size achieved (logged at stop)
+        self.requests_sent = 0
         self.ever_ready = False
         self.stopping = False
         self._pipeline = 16 if spec.batch_size == 1 else 2
@@ -118,6 +120,9 @@ class WorkerGroup:
         while self.pending and time.monotonic() < deadline and self.healthy:
             await asyncio.sleep(0.02)
         self.stopping = True
+        if self.batches_sent:
+            logger.info("model %r served %d requests in %d batches (mean batch size %.2f)", self.spec.name,
+                        self.requests_sent, self.batches_sent, self.requests_sent / self.batches_sent)
         for handle in (self._batch_timer, self._sweeper, *self._restarts):
             if handle is not None:
                 handle.cancel()
@@ -333,6 +338,8 @@ class WorkerGroup:
                 if not items:
                     continue
             worker.send(items)
+            self.batches_sent += 1
+            self.requests_sent += len(items)
             if worker not in touched:
                 touched.append(worker)
         for worker in touched:
