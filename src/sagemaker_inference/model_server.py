@@ -110,8 +110,8 @@ def start_model_server(handler_service: str = DEFAULT_HANDLER_SERVICE) -> None:
     if os.path.exists(REQUIREMENTS_PATH):
         _install_requirements()
 
+    from sagemaker_inference.server import serve
     from sagemaker_inference.server.config import ConfigError, ServerConfig
-    from sagemaker_inference.server.supervisor import run
 
     try:
         config = ServerConfig.from_env(
@@ -123,7 +123,7 @@ def start_model_server(handler_service: str = DEFAULT_HANDLER_SERVICE) -> None:
     except ConfigError as exc:
         logger.error("configuration error: %s", exc)
         raise SystemExit(2) from None
-    exit_code = run(config)
+    exit_code = serve(config)
     if exit_code:
         raise SystemExit(exit_code)
 

@@ -80,14 +80,14 @@ def config_from_args(argv: list[str] | None, environ: dict[str, str]) -> ServerC
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sagemaker_inference.server.supervisor import run
+    from sagemaker_inference.server import serve
 
     try:
         config = config_from_args(sys.argv[1:] if argv is None else argv, dict(os.environ))
     except ConfigError as exc:
         print(f"sagemaker-inference: configuration error: {exc}", file=sys.stderr)
         return 2
-    return run(config)
+    return serve(config)
 
 
 if __name__ == "__main__":

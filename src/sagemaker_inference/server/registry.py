@@ -12,10 +12,12 @@ import enum
 import logging
 import shutil
 import time
+from collections.abc import Sequence
 from typing import Callable
 
 from sagemaker_inference.server.config import ServerConfig
 from sagemaker_inference.server.workers.pool import ModelSpec, WorkerGroup
+from sagemaker_inference.server.workers.spawn import Spawned
 from sagemaker_inference.server.workers.worker import Worker
 
 logger = logging.getLogger("sagemaker_inference.server")
@@ -97,7 +99,8 @@ class ModelRegistry:
         """Every model loaded and at least one worker of each alive."""
         return all(m.state == ModelState.READY and m.group.healthy for m in self.models.values())
 
-    async def load(self, spec: ModelSpec, url: str, *, at_startup: bool = False) -> Model:
+    async def load(self, spec: ModelSpec, url: str, *, at_startup: bool = False,
+                   prespawned: Sequence[Spawned] = ()) -> Model:
         """Take the name, start the workers, wait until all loaded; ``LoadError`` otherwise."""
         if spec.name in self.models:
             raise LoadError(409, "ConflictStatusException", f"Model {spec.name} is already registered.")
@@ -106,7 +109,7 @@ class ModelRegistry:
         model = self.models[spec.name] = Model(spec.name, url, group, at_startup)
         started = time.monotonic()
         try:
-            ok = await group.start()
+            ok = await group.start(prespawned)
         except BaseException:
             self.models.pop(spec.name, None)
             await group.stop()

@@ -18,12 +18,14 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Sequence
 
 from sagemaker_inference.server.app import App
 from sagemaker_inference.server.config import ServerConfig
 from sagemaker_inference.server.http.protocol import HTTPConnection
 from sagemaker_inference.server.logs import configure as configure_logging
 from sagemaker_inference.server.registry import LoadError, ModelRegistry
+from sagemaker_inference.server.workers.spawn import Spawned
 from sagemaker_inference.server.workers.worker import Worker
 
 logger = logging.getLogger("sagemaker_inference.server")
@@ -34,8 +36,9 @@ EXIT_STARTUP_FAILURE = 1
 
 
 class Server:
-    def __init__(self, config: ServerConfig):
+    def __init__(self, config: ServerConfig, prespawned: Sequence[Spawned] = ()):
         self.config = config
+        self.prespawned = prespawned
         self.children: dict[int, Worker] = {}
         self.registry = ModelRegistry(config, self.children)
         self.app = App(config, self.registry)
@@ -82,8 +85,8 @@ class Server:
         config = self.config
         spec = self.registry.spec(config.model_name, config.model_dir)
         try:
-            await asyncio.wait_for(self.registry.load(spec, config.model_dir, at_startup=True),
-                                   config.startup_timeout)
+            await asyncio.wait_for(self.registry.load(spec, config.model_dir, at_startup=True,
+                                                      prespawned=self.prespawned), config.startup_timeout)
         except LoadError as exc:
             if self._stop is not None and self._stop.is_set():
                 return  # stopped while loading: the workers were told to go, not a failed load
@@ -151,21 +154,21 @@ class Server:
         logger.info("stopped in %.2f s", time.monotonic() - started)
 
 
-def run(config: ServerConfig) -> int:
-    """Run the server until SIGTERM/SIGINT or a startup failure; return the exit code."""
+def run(config: ServerConfig, prespawned: Sequence[Spawned] = ()) -> int:
+    """Run the server until SIGTERM/SIGINT or a startup failure; return the exit code.
+
+    ``prespawned``: workers of the startup model already started (see ``server.serve``).
+    """
     configure_logging(config.log_level)
+    server = Server(config, prespawned)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on every platform we serve on
-        return asyncio.run(Server(config).serve())
-    return uvloop.run(Server(config).serve()) if hasattr(uvloop, "run") else _run_uvloop(config)
-
-
-def _run_uvloop(config: ServerConfig) -> int:  # pragma: no cover - uvloop < 0.18
-    import uvloop
-
-    uvloop.install()
-    return asyncio.run(Server(config).serve())
+        return asyncio.run(server.serve())
+    if not hasattr(uvloop, "run"):  # pragma: no cover - uvloop < 0.18
+        uvloop.install()
+        return asyncio.run(server.serve())
+    return uvloop.run(server.serve())
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -24,10 +24,12 @@ import os
 import sys
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Callable
 
 from sagemaker_inference.server import batching
 from sagemaker_inference.server.workers import protocol as p
+from sagemaker_inference.server.workers.spawn import Spawned, worker_env
 from sagemaker_inference.server.workers.worker import Inference, Worker, WorkerState, error_response
 
 logger = logging.getLogger("sagemaker_inference.server")
@@ -62,10 +64,7 @@ class WorkerGroup:
                  on_change: Callable[[WorkerGroup], None] = lambda group: None):
         self.spec = spec
         self.python = python or sys.executable
-        self.env = dict(os.environ if env is None else env)
-        # User code's print() should reach the server log when it happens, not when a buffer fills.
-        if not self.env.get("PYTHONUNBUFFERED"):
-            self.env["PYTHONUNBUFFERED"] = "1"
+        self.env = worker_env(os.environ if env is None else env)
         self.children: dict[int, Worker] = {} if children is None else children
         self.on_change = on_change
         self.log_level = log_level
@@ -105,13 +104,15 @@ class WorkerGroup:
 
     # -- start and stop -------------------------------------------------------------------------
 
-    async def start(self) -> bool:
-        """Spawn every worker; True once all loaded, False as soon as one fails to load."""
+    async def start(self, prespawned: Sequence[Spawned] = ()) -> bool:
+        """Start every worker (adopting any ``prespawned``); True once all loaded, False as soon as
+        one fails to load."""
         self._loop = asyncio.get_running_loop()
         self._loaded = self._loop.create_future()
         self._sweeper = self._loop.call_later(SWEEP_PERIOD, self._sweep)
         self.workers = [Worker(self, i) for i in range(self.spec.workers)]
-        await asyncio.gather(*(w.spawn(self.python, self.env) for w in self.workers))
+        await asyncio.gather(*(w.adopt(prespawned[w.index]) if w.index < len(prespawned)
+                               else w.spawn(self.python, self.env) for w in self.workers))
         return await self._loaded
 
     async def stop(self, drain_timeout: float = 0.0) -> None:

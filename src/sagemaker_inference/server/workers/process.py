@@ -252,15 +252,41 @@ def _execution_parameters(handle: Any) -> str:
         return ""
 
 
+def _preload(handler: str, model_dir: str) -> None:
+    """Import the handler module, and the toolkit's user module if the handler is built on the
+    toolkit, before ``Load`` arrives: this overlaps the slow part of a worker's start-up (numpy,
+    torch ...) with the server's. Any failure is left for the real load to report."""
+    import importlib
+    import importlib.util
+
+    from sagemaker_inference.server.workers.handler import parse_handler
+
+    _prepare_environment(model_dir)
+    try:
+        importlib.import_module(parse_handler(handler).module)
+        if "sagemaker_inference.transformer" in sys.modules:
+            from sagemaker_inference.environment import Environment
+
+            name = Environment().module_name
+            if importlib.util.find_spec(name) is not None:
+                importlib.import_module(name)
+    except Exception:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="sagemaker-inference worker (started by the server)")
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--model-name", default="model")
     parser.add_argument("--log-level", type=int, default=logging.INFO)
+    parser.add_argument("--preload", default="", help="handler to import while waiting for Load")
+    parser.add_argument("--model-dir", default="")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     configure_logging(args.log_level)
+    if args.preload:
+        _preload(args.preload, args.model_dir)
     sock = socket.socket(fileno=args.fd)
     try:
         return serve(sock)

@@ -12,20 +12,18 @@ import enum
 import logging
 import os
 import signal
-import socket
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 from sagemaker_inference.server.http.response import JSON, error_body, phrase
 from sagemaker_inference.server.workers import protocol as p
+from sagemaker_inference.server.workers.spawn import Spawned, spawn_worker
 
 if TYPE_CHECKING:
     from sagemaker_inference.server.workers.pool import WorkerGroup
 
 logger = logging.getLogger("sagemaker_inference.server")
-
-WORKER_FD = 3  # where the worker finds its socket
 
 
 def error_response(status: int, error_type: str, message: str) -> p.Response:
@@ -89,17 +87,16 @@ class Worker(asyncio.Protocol):
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def spawn(self, python: str, env: dict[str, str]) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            argv = [python, "-m", "sagemaker_inference.server.workers.process", "--fd", str(WORKER_FD),
-                    "--model-name", self.group.spec.name, "--log-level", str(self.group.log_level)]
-            self.pid = os.posix_spawn(python, argv, env,
-                                      file_actions=[(os.POSIX_SPAWN_DUP2, theirs.fileno(), WORKER_FD)])
-        finally:
-            theirs.close()
+        spec = self.group.spec
+        await self.adopt(spawn_worker(python, spec.name, self.group.log_level, env, handler=spec.handler,
+                                      model_dir=spec.model_dir))
+
+    async def adopt(self, spawned: Spawned) -> None:
+        """Take over a started process (``spawn`` or the server's early start-up); send ``Load``."""
+        self.pid = spawned.pid
         self.group.children[self.pid] = self
         loop = asyncio.get_running_loop()
-        await loop.create_connection(lambda: self, sock=ours)
+        await loop.create_connection(lambda: self, sock=spawned.sock)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
