@@ -79,7 +79,10 @@ class WorkerGroup:
         self.requests_sent = 0
         self.ever_ready = False
         self.stopping = False
-        self._pipeline = 16 if spec.batch_size == 1 else 2
+        # Batches in flight per worker. Deep enough that frontend and worker work at the same time
+        # under load (32: +50% req/s over 16 on the numeric benchmark); with batching, a second
+        # batch waiting in the worker is enough, and the queue here keeps filling the next one.
+        self._pipeline = 32 if spec.batch_size == 1 else 2
         self._batch_timer: asyncio.TimerHandle | None = None
         self._pump_scheduled = False
         self._sweeper: asyncio.TimerHandle | None = None
@@ -132,14 +135,7 @@ class WorkerGroup:
             item.sink.deliver(error_response(503, "ServiceUnavailableException",
                                              f"Model {self.spec.name} is being stopped."))
         self.queue.clear()
-        for worker in self.workers:
-            worker.close()
-        deadline = time.monotonic() + 5.0
-        while not all([w.poll_exit() for w in self.workers]) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        for worker in self.workers:
-            if not worker.poll_exit():
-                worker.kill()
+        await self._end(self.workers)
         if self._loaded is not None and not self._loaded.done():
             self._loaded.set_result(False)
 
@@ -162,22 +158,28 @@ class WorkerGroup:
         deadline = time.monotonic() + drain_timeout
         while any(w.inflight for w in extra) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        for worker in extra:
-            worker.close()
-        deadline = time.monotonic() + 5.0
-        while not all([w.poll_exit() for w in extra]) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        for worker in extra:
-            if not worker.poll_exit():
-                worker.kill()
+        await self._end(extra)
         self.on_change(self)
         return True
+
+    @staticmethod
+    async def _end(workers: list[Worker], grace: float = 5.0) -> None:
+        """Close the workers' sockets (each exits after its current batch), reap them, and SIGKILL
+        whichever is still there after ``grace`` seconds."""
+        for worker in workers:
+            worker.close()
+        deadline = time.monotonic() + grace
+        while not all([w.poll_exit() for w in workers]) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for worker in workers:
+            if not worker.poll_exit():
+                worker.kill()
 
     def _settle_scale_waiters(self, failed: Worker | None = None) -> None:
         for entry in list(self._scale_waiters):
             workers, waiter = entry
             if failed is not None and failed in workers:
-                result: bool | None = False
+                result = False
             elif all(w.state == WorkerState.READY for w in workers):
                 result = True
             else:

@@ -3,9 +3,10 @@
 Run as ``python -m sagemaker_inference.server.workers.process --fd 3``: the frontend passes one
 end of a socketpair as fd 3 and sends ``Load`` first. No event loop: a worker does one thing at a
 time, and the cheapest way to wait for work is a blocking ``recv``. Every frame that one ``recv``
-returns is answered before the next read, and the replies go out in one write, except that
-replies are flushed before starting a batch when they have waited more than ``FLUSH_AFTER``
-seconds (so a slow batch does not hold up the answers of the quick ones before it).
+returns is answered before the next read; replies are written together, but never held longer
+than ``FLUSH_AFTER`` (0.2 ms): measured on 2 cores, holding them longer (2 ms) leaves the
+frontend idle while the worker computes and then the worker idle while the frontend catches up,
+costing a third of the throughput; writing each reply alone costs a syscall per request.
 
 Exit: end-of-file on the socket (the frontend closed it) or any fatal error. SIGINT and SIGTERM
 are ignored: when a whole process group is signalled (Ctrl-C, ``timeout``, ``kill -- -pgid``),
@@ -28,7 +29,7 @@ from typing import Any
 from sagemaker_inference.server.logs import configure as configure_logging
 from sagemaker_inference.server.workers import protocol as p
 
-FLUSH_AFTER = 0.002
+FLUSH_AFTER = 0.0002  # see the module docstring: replies wait at most this long for company
 RECV_SIZE = 256 * 1024
 
 logger = logging.getLogger("sagemaker_inference.server.worker")
