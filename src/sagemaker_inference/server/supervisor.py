@@ -45,7 +45,7 @@ class Server:
         self.exit_code = 0
         self.started = time.monotonic()
         self._stop: asyncio.Event | None = None
-        self._listener: asyncio.AbstractServer | None = None
+        self._listener: asyncio.Server | None = None
 
     def request_stop(self, exit_code: int = 0) -> None:
         self.exit_code = self.exit_code or exit_code
@@ -58,7 +58,7 @@ class Server:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop_signal, sig)
         try:
-            self._listener = await loop.create_server(
+            self._listener = await loop.create_server(  # type: ignore[assignment]
                 lambda: HTTPConnection(self.app), self.config.host, self.config.port, backlog=1024,
                 reuse_address=True)
         except OSError as exc:

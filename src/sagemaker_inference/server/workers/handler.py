@@ -71,7 +71,7 @@ def load_handler(handler: str, context: Any) -> Handle:
     if len(classes) != 1:
         raise HandlerError("Expected only one class in custom service code or a function entry point "
                            f"{[c.__name__ for c in classes]}")
-    service = classes[0]()
+    service: Any = classes[0]()
     initialize = getattr(service, "initialize", None)
     if initialize is None:
         raise HandlerError(f"{classes[0].__name__} has no initialize(context) method")

@@ -195,8 +195,12 @@ class WorkerGroup:
         self.workers[index] = worker
         assert self._loop is not None
         task = self._loop.create_task(worker.spawn(self.python, self.env))
-        task.add_done_callback(lambda t: t.cancelled() or t.exception() and logger.error(
-            "could not start %s: %s", worker.label, t.exception()))
+
+        def report(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is not None:
+                logger.error("could not start %s: %s", worker.label, task.exception())
+
+        task.add_done_callback(report)
 
     # -- worker events --------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import socket
 import sys
 import time
 import traceback
-from typing import Any
+from typing import Any, cast
 
 from sagemaker_inference.server.logs import configure as configure_logging
 from sagemaker_inference.server.workers import protocol as p
@@ -97,7 +97,7 @@ class Worker:
         self.handle, self.context = handle, context
 
     def run_batch(self, batch: p.Batch) -> bytes:
-        requests = batch.requests
+        requests = cast("list[p.ReceivedRequest]", batch.requests)  # decoded frames carry ReceivedRequests
         request_ids: dict[int, str] = {}
         headers_list: list[dict[str, Any]] = []
         data: list[dict[str, Any]] = []

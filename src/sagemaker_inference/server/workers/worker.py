@@ -14,7 +14,7 @@ import os
 import signal
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from sagemaker_inference.server.http.response import JSON, error_body, phrase
 from sagemaker_inference.server.workers import protocol as p
@@ -99,10 +99,10 @@ class Worker(asyncio.Protocol):
         await loop.create_connection(lambda: self, sock=spawned.sock)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
+        self._transport = cast(asyncio.Transport, transport)
         spec = self.group.spec
         gpu = self.index % self.group.gpus if self.group.gpus else -1
-        transport.write(p.encode(p.Load(spec.name, spec.model_dir, spec.handler, spec.batch_size, gpu)))
+        self._transport.write(p.encode(p.Load(spec.name, spec.model_dir, spec.handler, spec.batch_size, gpu)))
 
     def data_received(self, data: bytes) -> None:
         try:
