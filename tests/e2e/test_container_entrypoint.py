@@ -35,7 +35,9 @@ def input_fn(data, content_type):
     return json.loads(data)
 
 def predict_fn(data, model):
-    time.sleep(data.get("sleep", 0))
+    if data.get("sleep"):
+        print("slow request started", flush=True)
+        time.sleep(data["sleep"])
     return data
 
 def output_fn(prediction, accept):
@@ -80,7 +82,9 @@ def test_serve_binds_to_port_and_sigterm_drains_then_exits_0(serve, opt_ml: Path
     slow: dict[str, httpx.Response] = {}
     thread = threading.Thread(target=lambda: slow.update(r=server.client.post("/invocations", json={"sleep": 0.5})))
     thread.start()
-    time.sleep(0.2)  # let the slow request reach the worker before the signal
+    deadline = time.monotonic() + 10
+    while "slow request started" not in server.log and time.monotonic() < deadline:
+        time.sleep(0.02)  # the signal must arrive while the slow request runs in the worker
     server.proc.send_signal(signal.SIGTERM)
     thread.join(10)
 
