@@ -34,9 +34,6 @@ RECV_SIZE = 256 * 1024
 
 logger = logging.getLogger("sagemaker_inference.server.worker")
 
-_BATCH_ERROR = "InternalServerException"
-
-
 def _version() -> str:
     try:
         from importlib.metadata import version
@@ -90,7 +87,7 @@ def _header_value(value: Any) -> bytes:
     return text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
 
 
-class Worker:
+class BatchRunner:
     """Turns ``Batch`` messages into ``handle(data, context)`` calls and back."""
 
     def __init__(self, handle: Any, context: Any):
@@ -183,8 +180,8 @@ def serve(sock: socket.socket) -> int:
     load = _recv_exactly_one(sock, reader)
     if not isinstance(load, p.Load):
         raise p.ProtocolError(f"expected Load, got {load!r}")
-    worker = _load(sock, load)
-    if worker is None:
+    runner = _load(sock, load)
+    if runner is None:
         return 1
     pending: list[bytes] = []
     first_pending = 0.0
@@ -200,14 +197,14 @@ def serve(sock: socket.socket) -> int:
                 pending.clear()
             if not pending:
                 first_pending = time.monotonic()
-            pending.append(worker.run_batch(message))
+            pending.append(runner.run_batch(message))
         if pending:
             sock.sendall(pending[0] if len(pending) == 1 else b"".join(pending))
             pending.clear()
     return 0
 
 
-def _load(sock: socket.socket, load: p.Load) -> Worker | None:
+def _load(sock: socket.socket, load: p.Load) -> BatchRunner | None:
     from sagemaker_inference.context import Context
     from sagemaker_inference.server.workers.handler import load_handler
 
@@ -227,7 +224,7 @@ def _load(sock: socket.socket, load: p.Load) -> Worker | None:
     parameters = _execution_parameters(handle)
     sock.sendall(p.encode(p.Loaded(200, f"loaded model {load.model_name}. [PID]:{os.getpid()}", os.getpid(),
                                    parameters)))
-    return Worker(handle, context)
+    return BatchRunner(handle, context)
 
 
 def _execution_parameters(handle: Any) -> str:
