@@ -60,29 +60,26 @@ class ServerProcess:
         return Path(self._log.name).read_text(errors="replace")
 
     def wait_listening(self, timeout: float = READY_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log}")
-            try:
-                self.client.get("/ping", timeout=1.0)
-                return
-            except httpx.TransportError:
-                time.sleep(0.02)
-        raise TimeoutError(f"server did not listen within {timeout} s:\n{self.log}")
+        """Until ``/ping`` answers at all (503 while the model loads is fine)."""
+        self._wait_for_ping(lambda status: True, timeout, "listen")
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> ServerProcess:
+        """Until ``/ping`` answers 200."""
+        self._wait_for_ping(lambda status: status == 200, timeout, "be ready")
+        return self
+
+    def _wait_for_ping(self, done: Callable[[int], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log}")
             try:
-                if self.client.get("/ping", timeout=1.0).status_code == 200:
-                    return self
+                if done(self.client.get("/ping", timeout=1.0).status_code):
+                    return
             except httpx.TransportError:
                 pass
             time.sleep(0.02)
-        raise TimeoutError(f"server not ready within {timeout} s:\n{self.log}")
+        raise TimeoutError(f"server did not {what} within {timeout} s:\n{self.log}")
 
     def wait_exit(self, timeout: float = 30.0) -> int:
         return self.proc.wait(timeout)
