@@ -7,7 +7,6 @@ mode) live in ``management.py``.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import parse_qsl
 
@@ -64,7 +63,7 @@ def _infer(app: App, exchange: Exchange, target: str, query: list[tuple[str, str
     assert request is not None
     exchange.request_id = request_id = next_request_id()
     params = [(k.encode(), v.encode()) for k, v in query] if query else ()
-    item = Inference(request_id, request.headers, params, request.body, exchange, time.monotonic())
+    item = Inference(request_id, request.headers, params, request.body, exchange, exchange.started)
     model.last_used = item.arrived
     if not model.group.submit(item):
         exchange.respond_error(503, "ServiceUnavailableException",

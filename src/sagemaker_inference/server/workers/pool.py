@@ -94,10 +94,6 @@ class WorkerGroup:
     # -- state ----------------------------------------------------------------------------------
 
     @property
-    def ready_workers(self) -> list[Worker]:
-        return [w for w in self.workers if w.state == WorkerState.READY]
-
-    @property
     def healthy(self) -> bool:
         return any(w.state == WorkerState.READY for w in self.workers)
 
