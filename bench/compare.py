@@ -27,7 +27,9 @@ def _ints(text: str) -> tuple[int, ...]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workload", default="echo,numeric", help=f"comma list of: {', '.join(workloads.WORKLOADS)}")
-    parser.add_argument("--stacks", default="ours,mms", help="comma list of: ours, mms (run in this order)")
+    parser.add_argument(
+        "--stacks", default="ours,mms", help="comma list of: ours, mms, before (before: BENCH_BEFORE_PYTHON's tree)"
+    )
     parser.add_argument("--connections", type=_ints, default=(1, 16, 64), help="comma list (default 1,16,64)")
     parser.add_argument("--quick", action="store_true", help="3 s runs after 2 s warm-ups instead of 10 s after 5 s")
     parser.add_argument("--duration", type=float, help="seconds per measured wrk run")

@@ -1,5 +1,5 @@
-"""Side-by-side tables of runs and their JSON form. Ratios are ours / MMS: above 1 is better for req/s, below 1 is
-better for latency, CPU, startup and memory."""
+"""Side-by-side tables of runs and their JSON form. Ratios are ours / MMS (or ours / before): above 1 is better for
+req/s, below 1 is better for latency, CPU, startup and memory."""
 
 from __future__ import annotations
 
@@ -42,8 +42,9 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _pair(runs: Sequence[Run], workload: str) -> tuple[Run | None, Run | None]:
+    """(ours, what it is compared with): MMS when it ran, else ``before`` (our own earlier tree)."""
     by_stack = {r.stack: r for r in runs if r.workload == workload}
-    return by_stack.get("ours"), by_stack.get("mms")
+    return by_stack.get("ours"), by_stack.get("mms") or by_stack.get("before")
 
 
 def load_table(runs: Sequence[Run]) -> str:

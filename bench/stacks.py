@@ -18,6 +18,8 @@ import procs
 
 UPSTREAM_PYTHON = "/work/upstream-venv/bin/python"
 OURS_PYTHON = os.environ.get("BENCH_OURS_PYTHON", sys.executable)
+# `before`: our server from an earlier tree, for before/after figures in one run (a venv with that tree installed).
+BEFORE_PYTHON = os.environ.get("BENCH_BEFORE_PYTHON", "")
 MMS_PID_FILE = Path("/tmp/.model_server.pid")
 MMS_MARKER = "com.amazonaws.ml.mms.ModelServer"
 
@@ -113,10 +115,12 @@ class Ours:
     name = "ours"
     batching = True
 
-    def __init__(self, python: str = OURS_PYTHON) -> None:
-        self.python = python
+    def __init__(self, python: str = OURS_PYTHON, name: str = "ours") -> None:
+        self.python, self.name = python, name
 
     def preflight(self) -> str | None:
+        if not self.python:
+            return "set BENCH_BEFORE_PYTHON to the Python of a venv holding the earlier tree"
         probe = subprocess.run(
             [self.python, "-m", "sagemaker_inference", "serve", "--help"], capture_output=True, text=True, timeout=60
         )
@@ -141,11 +145,11 @@ class Ours:
 
 
 def get(names: str) -> list[Stack]:
-    known: dict[str, Stack] = {"ours": Ours(), "mms": MMS()}
+    known: dict[str, Stack] = {"ours": Ours(), "mms": MMS(), "before": Ours(BEFORE_PYTHON, "before")}
     chosen = [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in chosen if n not in known]
     if unknown:
-        raise SystemExit(f"unknown stack(s) {', '.join(unknown)}; choose from ours, mms")
+        raise SystemExit(f"unknown stack(s) {', '.join(unknown)}; choose from ours, mms, before")
     return [known[n] for n in chosen]
 
 
