@@ -31,6 +31,11 @@ MESSAGES = [
                 p.Response(200, b"", [], bytes(range(256)))]),
     p.BatchFailed(3, 503, "Prediction failed"),
     p.BatchFailed(4, 507, "Out of resources \u2014 details"),
+    p.StatsRequest(),
+    p.WorkerStats(123_456_789, 1.25),
+    p.WorkerStats(2**40, 0.0, 3, 0.0125, [0, 1, 2] + [0] * (len(p.DURATION_BUCKETS) - 2),
+                  [p.HandlerMetric("PredictionTime", "Milliseconds", 12.5),
+                   p.HandlerMetric("Hits", "Count", 3.0, counter=True), p.HandlerMetric("caf\u00e9", "", -1.0)]),
 ]
 
 
@@ -126,6 +131,18 @@ def _frame(kind: int, payload: bytes) -> bytes:
     return struct.pack("!IB", len(payload) + 1, kind) + payload
 
 
+def test_worker_stats_defaults_to_one_empty_bucket_more_than_bounds():
+    stats = p.WorkerStats(1, 0.5)
+    assert stats.handle_buckets == [0] * (len(p.DURATION_BUCKETS) + 1)
+    assert list(p.DURATION_BUCKETS) == sorted(p.DURATION_BUCKETS)
+
+
+def test_stats_travel_between_batches_in_one_chunk():
+    stream = p.encode(p.Batch(1, [REQUEST])) + p.encode(p.StatsRequest()) + p.encode(p.Batch(2, [REQUEST]))
+    kinds = [type(m) for m in p.FrameReader().feed(stream)]
+    assert kinds == [p.Batch, p.StatsRequest, p.Batch]
+
+
 GARBAGE = {
     "zero-length": struct.pack("!IB", 0, p.KIND_LOAD),
     "over-max-frame": struct.pack("!IB", 2**31 + 1, p.KIND_BATCH),
@@ -138,6 +155,11 @@ GARBAGE = {
     "loaded-invalid-utf8": _frame(p.KIND_LOADED, struct.pack("!ii", 200, 1) + b"\xff\xfe"),
     "failed-invalid-utf8": _frame(p.KIND_FAILED, struct.pack("!QH", 1, 500) + b"\xff"),
     "load-invalid-utf8": _frame(p.KIND_LOAD, struct.pack("!ii", 1, -1) + struct.pack("!3I", 1, 1, 1) + b"\xffab"),
+    "stats-request-with-payload": _frame(p.KIND_STATS_REQUEST, b"x"),
+    "stats-too-short": _frame(p.KIND_STATS, struct.pack("!Qd", 1, 0.0)),
+    "stats-buckets-past-frame": _frame(p.KIND_STATS, struct.pack("!QdIdH", 1, 0.0, 1, 0.1, 9) + b"\x00" * 8),
+    "stats-metric-truncated": _frame(p.KIND_STATS, struct.pack("!QdIdH", 1, 0.0, 0, 0.0, 0) + struct.pack("!H", 1)
+                                     + struct.pack("!Bd", 0, 1.0) + struct.pack("!2I", 4, 4) + b"ab"),
 }
 # A reply frame whose declared length covers one byte more than its fields.
 _reply = p.encode_reply(1, [p.Response(200, b"", [], b"x")])

@@ -10,6 +10,11 @@ one ``join`` to encode, one ``split`` to decode. HTTP forbids NUL in header name
 the frontend refuses such requests, so the separator is unambiguous. Encoding or decoding a
 request is a handful of C calls. ``batch_id`` matches a ``Reply``/``BatchFailed``
 to its ``Batch``; ids are unique per worker connection.
+
+Observability travels on the same connection, pulled, never pushed: the frontend sends
+``StatsRequest`` now and then (and on a scrape); the worker answers with ``WorkerStats`` in
+order, after whatever it is running. Between requests the worker only adds to a few plain
+numbers, so a busy worker pays nothing per request for being observed, an idle one nothing at all.
 """
 
 from __future__ import annotations
@@ -29,6 +34,16 @@ _U32 = struct.Struct("!I")
 _I32 = struct.Struct("!i")
 
 KIND_LOAD, KIND_LOADED, KIND_BATCH, KIND_REPLY, KIND_FAILED = 1, 2, 3, 4, 5
+KIND_STATS_REQUEST, KIND_STATS = 16, 17
+
+# Upper bounds (seconds) of the duration histograms, the worker's time in ``handle`` among them:
+# bucket ``i`` of ``WorkerStats.handle_buckets`` counts calls that took at most
+# ``DURATION_BUCKETS[i]`` and more than the bound before it; the last bucket counts the rest.
+DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                    60.0)
+_STATS_HEAD = struct.Struct("!QdIdH")  # rss bytes, cpu seconds, handle calls, handle seconds, bucket count
+_STATS_METRIC = struct.Struct("!Bd")  # counter flag, value
+_U16 = struct.Struct("!H")
 
 _lengths_cache: dict[int, struct.Struct] = {}
 
@@ -242,7 +257,65 @@ class BatchFailed:
         return f"BatchFailed({self.batch_id}, {self.status}, {self.message!r})"
 
 
-Message = Union[Load, Loaded, Batch, Reply, BatchFailed]
+class StatsRequest:
+    """Frontend -> worker: send a ``WorkerStats`` when you get to this message."""
+
+    __slots__ = ()
+    kind = KIND_STATS_REQUEST
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StatsRequest)
+
+    def __repr__(self) -> str:
+        return "StatsRequest()"
+
+
+class HandlerMetric:
+    """One metric a handler recorded through the MMS ``Context.metrics`` store, summed over the
+    batches since the last ``WorkerStats`` (``counter``) or the last value recorded (otherwise)."""
+
+    __slots__ = ("name", "unit", "value", "counter")
+
+    def __init__(self, name: str, unit: str, value: float, counter: bool = False):
+        self.name, self.unit, self.value, self.counter = name, unit, value, counter
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, HandlerMetric) and (self.name, self.unit, self.value, self.counter) == (
+            other.name, other.unit, other.value, other.counter)
+
+    def __repr__(self) -> str:
+        return f"HandlerMetric({self.name!r}, {self.unit!r}, {self.value!r}, counter={self.counter})"
+
+
+class WorkerStats:
+    """Worker -> frontend, answer to ``StatsRequest``: what the frontend cannot see for itself.
+
+    ``rss_bytes`` and ``cpu_seconds`` are the worker process's resident memory now and its CPU
+    time so far. The rest counts what happened since the previous ``WorkerStats`` (deltas, so the
+    frontend adds them up and a worker that dies loses at most what it had not reported):
+    ``handle_calls`` calls of ``handle`` taking ``handle_seconds`` in all, ``handle_buckets`` their
+    histogram over ``DURATION_BUCKETS`` (one more bucket than bounds), ``metrics`` the handler's own.
+    """
+
+    __slots__ = ("rss_bytes", "cpu_seconds", "handle_calls", "handle_seconds", "handle_buckets", "metrics")
+    kind = KIND_STATS
+
+    def __init__(self, rss_bytes: int, cpu_seconds: float, handle_calls: int = 0, handle_seconds: float = 0.0,
+                 handle_buckets: Sequence[int] = (), metrics: Sequence[HandlerMetric] = ()):
+        self.rss_bytes, self.cpu_seconds = rss_bytes, cpu_seconds
+        self.handle_calls, self.handle_seconds = handle_calls, handle_seconds
+        self.handle_buckets = list(handle_buckets) or [0] * (len(DURATION_BUCKETS) + 1)
+        self.metrics = list(metrics)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WorkerStats) and all(getattr(self, f) == getattr(other, f) for f in self.__slots__)
+
+    def __repr__(self) -> str:
+        return (f"WorkerStats(rss={self.rss_bytes}, cpu={self.cpu_seconds:.3f}, calls={self.handle_calls}, "
+                f"{len(self.metrics)} metrics)")
+
+
+Message = Union[Load, Loaded, Batch, Reply, BatchFailed, StatsRequest, WorkerStats]
 
 
 # -- encoding ------------------------------------------------------------------------------------
@@ -272,7 +345,32 @@ def encode(message: Message) -> bytes:
     if isinstance(message, Loaded):
         text = message.message + ("\0" + message.parameters if message.parameters else "")
         return _frame(KIND_LOADED, [_I32.pack(message.status), _I32.pack(message.pid), text.encode()])
+    if isinstance(message, WorkerStats):
+        return _encode_stats(message)
+    if isinstance(message, StatsRequest):
+        return _frame(KIND_STATS_REQUEST, [])
     raise TypeError(f"not a protocol message: {message!r}")
+
+
+def _encode_stats(stats: WorkerStats) -> bytes:
+    buckets = stats.handle_buckets
+    parts = [_STATS_HEAD.pack(stats.rss_bytes, stats.cpu_seconds, stats.handle_calls, stats.handle_seconds,
+                              len(buckets)), _lengths(len(buckets)).pack(*buckets), _U16.pack(len(stats.metrics))]
+    for metric in stats.metrics:
+        parts += (_STATS_METRIC.pack(metric.counter, metric.value), _strings(metric.name, metric.unit))
+    return _frame(KIND_STATS, parts)
+
+
+def _decode_stats(c: _Cursor) -> WorkerStats:
+    rss, cpu, calls, seconds, count = c.unpack(_STATS_HEAD)
+    buckets = c.unpack(_lengths(count)) if count else ()
+    (metric_count,) = c.unpack(_U16)
+    metrics = []
+    for _ in range(metric_count):
+        counter, value = c.unpack(_STATS_METRIC)
+        name, unit = c.strings(2)
+        metrics.append(HandlerMetric(name, unit, value, bool(counter)))
+    return WorkerStats(rss, cpu, calls, seconds, buckets, metrics)
 
 
 def _blob(pairs: Pairs) -> bytes:
@@ -394,6 +492,10 @@ def _decode(kind: int, c: _Cursor) -> Message:
         (status,), (pid,) = c.unpack(_I32), c.unpack(_I32)
         text, _, parameters = c.take(c.end - c.pos).decode().partition("\0")
         return Loaded(status, text, pid, parameters)
+    if kind == KIND_STATS:
+        return _decode_stats(c)
+    if kind == KIND_STATS_REQUEST:
+        return StatsRequest()
     raise ProtocolError(f"unknown message kind {kind}")
 
 
