@@ -32,7 +32,9 @@ def ping(app: App, exchange: Exchange, params: dict[str, str]) -> None:
 def invocations(app: App, exchange: Exchange, params: dict[str, str]) -> None:
     request = exchange.request
     assert request is not None
-    query = parse_qsl(request.query.decode("latin-1"), keep_blank_values=True) if request.query else []
+    query = _query(exchange, request.query) if request.query else []
+    if query is None:
+        return
     name = request.header(TARGET_MODEL_HEADER) if app.config.multi_model else None
     target = name.decode("utf-8", "replace") if name else dict(query).get("model_name", "")
     _infer(app, exchange, target, query)
@@ -41,8 +43,24 @@ def invocations(app: App, exchange: Exchange, params: dict[str, str]) -> None:
 def invoke(app: App, exchange: Exchange, params: dict[str, str]) -> None:
     request = exchange.request
     assert request is not None
-    query = parse_qsl(request.query.decode("latin-1"), keep_blank_values=True) if request.query else []
+    query = _query(exchange, request.query) if request.query else []
+    if query is None:
+        return
     _infer(app, exchange, params["name"], query)
+
+
+def _query(exchange: Exchange, raw: bytes) -> list[tuple[str, str]] | None:
+    """The query's parameters, or None after answering 400.
+
+    NUL is refused: the worker protocol joins parameters with it, so ``?a=1%00b%00c`` would hand
+    the handler a parameter ``b`` the client never sent. Only ``%00`` decodes to NUL (llhttp
+    refuses a raw one), so looking for it in the raw query is enough.
+    """
+    if b"%00" in raw:
+        exchange.respond_error(400, "BadRequestException",
+                               "Query parameters must not contain NUL (%00).")
+        return None
+    return parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
 
 
 def _infer(app: App, exchange: Exchange, target: str, query: list[tuple[str, str]]) -> None:

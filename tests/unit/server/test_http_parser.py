@@ -240,3 +240,20 @@ def test_chunked_upgrade_request_is_refused(feed):
     data = (b"POST / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nTransfer-Encoding: chunked\r\n\r\n"
             b"3\r\nabc\r\n0\r\n\r\n")
     assert summary(feed(data)) == [("error", 400)]
+
+
+def test_trailer_fields_do_not_become_headers(feed):
+    [request, ping] = feed(b"POST /invocations HTTP/1.1\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           b"3\r\nabc\r\n0\r\nContent-Type: text/evil\r\nX-Amzn-SageMaker-Target-Model: b\r\n\r\n"
+                           b"GET /ping HTTP/1.1\r\n\r\n")
+    assert request.body == b"abc"
+    assert request.headers == [(b"Content-Type", b"text/csv"), (b"Transfer-Encoding", b"chunked")]
+    assert request.header(b"x-amzn-sagemaker-target-model") is None
+    assert (ping.method, ping.path, ping.headers) == (b"GET", b"/ping", [])
+
+
+def test_trailer_fields_count_towards_the_head_limit():
+    trailer = b"X-Pad: " + b"a" * 200 + b"\r\n"
+    [error] = RequestAssembler(100, max_head=1000).feed(
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n" + trailer * 10 + b"\r\n")
+    assert (error.status,) == (431,)

@@ -92,6 +92,7 @@ class RequestAssembler:
         self._body_size = 0
         self._expect_continue = False
         self._declared: bytes | None = None
+        self._head_done = False
 
     @property
     def idle(self) -> bool:
@@ -146,6 +147,11 @@ class RequestAssembler:
         self._head_bytes += len(name) + len(value)
         if self._head_bytes > self._max_head:
             raise _Refused(ParseError(431, "Request header fields too large."))
+        if self._head_done:
+            # A chunked body's trailer fields, which httptools reports like headers. They arrive after
+            # the head was routed and checked, so they must not override it (a trailer
+            # X-Amzn-SageMaker-Target-Model would reroute the request): dropped, as RFC 9110 §6.5.1 allows.
+            return
         self._headers.append((name, value))
         size = len(name)
         if size == 14 and name.lower() == b"content-length":
@@ -154,6 +160,7 @@ class RequestAssembler:
             self._expect_continue = True
 
     def on_headers_complete(self) -> None:
+        self._head_done = True
         declared = self._declared
         if declared is not None:
             try:

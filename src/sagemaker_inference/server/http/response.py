@@ -27,7 +27,7 @@ def _status_line(status: int, reason: bytes) -> bytes:
     key = (status, reason)
     line = _STATUS_LINES.get(key)
     if line is None:
-        line = b"HTTP/1.1 %d %s\r\n" % (status, reason)
+        line = b"HTTP/1.1 %d %s\r\n" % (status, reason or _PHRASES.get(status, b""))
         if len(_STATUS_LINES) < 512:
             _STATUS_LINES[key] = line
     return line
@@ -35,7 +35,8 @@ def _status_line(status: int, reason: bytes) -> bytes:
 
 def render(status: int, reason: bytes, headers: Sequence[tuple[bytes, bytes]], body: bytes, *,
            keep_alive: bool, request_id: bytes = b"") -> bytes:
-    """The whole response. ``reason`` is sent verbatim (MMS sends a handler's empty phrase empty)."""
+    """The whole response. A handler's ``reason`` is sent verbatim; an empty one becomes the standard
+    phrase (``200 OK``), as MMS's Netty does."""
     lines = b"".join([b"%s: %s\r\n" % pair for pair in headers])
     return render_lines(status, reason, lines, body, keep_alive=keep_alive, request_id=request_id)
 
