@@ -12,11 +12,14 @@ from urllib.parse import unquote
 
 from sagemaker_inference.server import endpoints
 from sagemaker_inference.server.config import ServerConfig
+from sagemaker_inference.server.observability import endpoints as observability
+from sagemaker_inference.server.observability.counters import ServerCounters
 from sagemaker_inference.server.registry import ModelRegistry
 from sagemaker_inference.server.routing import Match, MethodNotAllowed, Route, Router
 
 if TYPE_CHECKING:
     from sagemaker_inference.server.http.protocol import Exchange, HTTPConnection
+    from sagemaker_inference.server.observability.prometheus import Exposition
 
 Endpoint = Callable[["App", "Exchange", dict[str, str]], None]
 
@@ -38,10 +41,12 @@ class App:
         self.registry = registry
         self.draining = False
         self.connections: set[HTTPConnection] = set()
-        routes = INFERENCE_ROUTES + (MANAGEMENT_ROUTES if config.multi_model else ())
+        routes = INFERENCE_ROUTES + (MANAGEMENT_ROUTES if config.multi_model else ()) + observability.ROUTES
         self.router = Router(routes)
-        self.endpoints: dict[str, Endpoint] = endpoints.table(config.multi_model)
+        self.endpoints: dict[str, Endpoint] = {**endpoints.table(config.multi_model), **observability.table()}
         self.access_log = config.access_log
+        self.counters = ServerCounters() if config.metrics else None
+        self.exposition: Exposition | None = None  # built on the first scrape
 
     def handle(self, exchange: Exchange) -> None:
         request = exchange.request

@@ -60,6 +60,34 @@ def _bytes(name: str, raw: str) -> int:
     return _int(name, raw, minimum=1)
 
 
+def _text(name: str, raw: str, maximum: int) -> str:
+    value = raw.strip()
+    if not value or len(value) > maximum or not value.isprintable():
+        raise ConfigError(f"{name}={raw!r}: expected 1 to {maximum} printable characters")
+    return value
+
+
+def parse_port_range(name: str, raw: str) -> tuple[int, int]:
+    """``"XXXX-YYYY"``, inclusive, as SageMaker sets ``SAGEMAKER_SAFE_PORT_RANGE``."""
+    low, sep, high = raw.strip().partition("-")
+    if not sep:
+        raise ConfigError(f"{name}={raw!r}: expected a port range like 9000-9999")
+    first, last = _int(name, low, 1, 65535), _int(name, high, 1, 65535)
+    if first > last:
+        raise ConfigError(f"{name}={raw!r}: the first port is above the last")
+    return first, last
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def parse_log_format(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in LOG_FORMATS:
+        raise ConfigError(f"{name}={raw!r}: expected text or json")
+    return value
+
+
 _LOG_LEVELS = {"CRITICAL": 50, "FATAL": 50, "ERROR": 40, "WARN": 30, "WARNING": 30, "INFO": 20, "DEBUG": 10}
 
 
@@ -95,6 +123,20 @@ def visible_gpus(environ: Mapping[str, str]) -> int:
     if visible is None or not installed:
         return installed
     return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+
+
+_OTEL_SWITCHES = ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+
+
+def tracing_configured(environ: Mapping[str, str]) -> bool:
+    """OpenTelemetry tracing asked for through its standard variables: an exporter or an OTLP
+    endpoint named, and the SDK not disabled (``OTEL_SDK_DISABLED``)."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    exporter = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter == "none":
+        return False
+    return any(environ.get(name, "").strip() for name in _OTEL_SWITCHES)
 
 
 def _cgroup_cpu_quota() -> float | None:
@@ -148,6 +190,14 @@ _SETTINGS = (
     _Setting("access_log", ("SAGEMAKER_ACCESS_LOG",), _bool),
     _Setting("memory_limit_mb", ("SAGEMAKER_MODEL_MEMORY_LIMIT_MB",), lambda n, v: _int(n, v, minimum=1)),
     _Setting("mme_lru_eviction", ("SAGEMAKER_MME_LRU_EVICTION",), _bool),
+    # Observability (docs/observability.md).
+    _Setting("metrics", ("SAGEMAKER_METRICS",), _bool),
+    _Setting("metrics_port", ("SAGEMAKER_METRICS_PORT",), lambda n, v: _int(n, v, minimum=1, maximum=65535)),
+    _Setting("safe_port_range", ("SAGEMAKER_SAFE_PORT_RANGE",), lambda n, v: parse_port_range(n, v)),
+    _Setting("emf", ("SAGEMAKER_METRICS_EMF",), _bool),
+    _Setting("emf_interval", ("SAGEMAKER_METRICS_EMF_INTERVAL",), lambda n, v: _float(n, v, minimum=0.1)),
+    _Setting("emf_namespace", ("SAGEMAKER_METRICS_EMF_NAMESPACE",), lambda n, v: _text(n, v, maximum=255)),
+    _Setting("log_format", ("SAGEMAKER_LOG_FORMAT",), lambda n, v: parse_log_format(n, v)),
 )
 
 
@@ -176,6 +226,15 @@ class ServerConfig:
     mme_lru_eviction: bool = False
     python: str = ""  # interpreter for workers; empty = the server's own
     gpus: int = 0
+    # Observability (docs/observability.md)
+    metrics: bool = True
+    metrics_port: int | None = None  # a second listener for /metrics, /livez, /readyz
+    safe_port_range: tuple[int, int] | None = None
+    emf: bool = False
+    emf_interval: float = 60.0
+    emf_namespace: str = "SageMakerInference"
+    log_format: str = "text"
+    tracing: bool = False  # OpenTelemetry configured through OTEL_* (see tracing_configured)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> ServerConfig:
@@ -191,6 +250,7 @@ class ServerConfig:
                     break
         values["base_dir"] = environ.get("SAGEMAKER_BASE_DIR") or "/opt/ml"
         values["gpus"] = visible_gpus(environ)
+        values["tracing"] = tracing_configured(environ)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).resolved()
 
@@ -227,6 +287,16 @@ class ServerConfig:
         if self.max_request_size < 1:
             raise ConfigError(f"--max-payload-mb / SAGEMAKER_MAX_PAYLOAD_IN_MB: {self.max_request_size} bytes "
                               "must be at least 1")
+        if self.metrics_port is not None and self.safe_port_range is not None:
+            low, high = self.safe_port_range
+            if not low <= self.metrics_port <= high:
+                raise ConfigError(f"--metrics-port / SAGEMAKER_METRICS_PORT={self.metrics_port}: must be in "
+                                  f"SAGEMAKER_SAFE_PORT_RANGE {low}-{high}")
+        if self.metrics_port is not None and self.metrics_port == self.port and self.port:
+            raise ConfigError(f"--metrics-port / SAGEMAKER_METRICS_PORT={self.metrics_port}: is the serving port; "
+                              "/metrics is served there already")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"--log-format / SAGEMAKER_LOG_FORMAT={self.log_format!r}: expected text or json")
         if self.max_batch_delay < 0:
             raise ConfigError(f"--max-batch-delay / SAGEMAKER_TS_MAX_BATCH_DELAY={self.max_batch_delay:g}: "
                               "must not be negative")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import parse_qsl
 
-from sagemaker_inference.server.http.protocol import next_request_id
+from sagemaker_inference.server.observability.requestid import request_id_for
 from sagemaker_inference.server.workers.worker import Inference
 
 if TYPE_CHECKING:
@@ -65,28 +65,38 @@ def _query(exchange: Exchange, raw: bytes) -> list[tuple[str, str]] | None:
 
 def _infer(app: App, exchange: Exchange, target: str, query: list[tuple[str, str]]) -> None:
     registry = app.registry
+    request = exchange.request
+    assert request is not None
+    exchange.request_id = request_id = request_id_for(request)
     if not target:
         if app.config.multi_model or len(registry.models) != 1:
-            exchange.respond_error(400, "BadRequestException", "Parameter model_name is required.")
+            _refuse(app, exchange, 400, "BadRequestException", "Parameter model_name is required.")
             return
         target = next(iter(registry.models))
     model = registry.get(target)
     if model is None:
         if target in registry.models and not app.config.multi_model:
-            exchange.respond_error(503, "ServiceUnavailableException", f"Model {target} is not ready yet.")
+            _refuse(app, exchange, 503, "ServiceUnavailableException", f"Model {target} is not ready yet.")
         else:
-            exchange.respond_error(404, "ModelNotFoundException", f"Model not found: {target}")
+            _refuse(app, exchange, 404, "ModelNotFoundException", f"Model not found: {target}")
         return
-    request = exchange.request
-    assert request is not None
-    exchange.request_id = request_id = next_request_id()
     params = [(k.encode(), v.encode()) for k, v in query] if query else ()
     item = Inference(request_id, request.headers, params, request.body, exchange, exchange.started)
+    exchange.observer = model.group.counters
     model.last_used = item.arrived
     if not model.group.submit(item):
+        if exchange.observer is not None:
+            exchange.observer.finished(503, exchange.started)
         exchange.respond_error(503, "ServiceUnavailableException",
                                f"No worker is available to serve request for model: {target}. "
                                "Consider increasing job queue size.")
+
+
+def _refuse(app: App, exchange: Exchange, status: int, error_type: str, message: str) -> None:
+    """An inference request answered before it reached a model (counted with no model label)."""
+    if app.counters is not None:
+        app.counters.refused(status)
+    exchange.respond_error(status, error_type, message)
 
 
 def execution_parameters(app: App, exchange: Exchange, params: dict[str, str]) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Callable
 
 from sagemaker_inference.server.config import ServerConfig
+from sagemaker_inference.server.observability.counters import ModelCounters
 from sagemaker_inference.server.workers.pool import ModelSpec, WorkerGroup
 from sagemaker_inference.server.workers.spawn import Spawned
 from sagemaker_inference.server.workers.worker import Worker
@@ -106,6 +107,8 @@ class ModelRegistry:
             raise LoadError(409, "ConflictStatusException", f"Model {spec.name} is already registered.")
         group = WorkerGroup(spec, python=self.config.python, children=self.children, log_level=self.config.log_level,
                             gpus=self.config.gpus, on_change=lambda g: self.on_change())
+        if self.config.metrics:
+            group.counters = ModelCounters()
         model = self.models[spec.name] = Model(spec.name, url, group, at_startup)
         started = time.monotonic()
         try:
@@ -121,6 +124,8 @@ class ModelRegistry:
             raise LoadError(507 if group.load_status == 507 else 500, "InternalServerException",
                             f"Failed to start workers: {reason}")
         model.state = ModelState.READY
+        if group.counters is not None:
+            group.counters.load_seconds = time.monotonic() - started
         logger.debug("model %r ready in %.2f s", spec.name, time.monotonic() - started)
         self.on_change()
         return model
@@ -158,6 +163,10 @@ class ModelRegistry:
         ready = [m for m in self.models.values()
                  if m.state == ModelState.READY and not m.loaded_at_startup and m.name not in self.reservations]
         return sorted(ready, key=lambda m: m.last_used)
+
+    def request_stats(self) -> list[asyncio.Future[None]]:
+        """Ask every ready worker of every model for its figures (see ``WorkerGroup.request_stats``)."""
+        return [f for m in self.models.values() for f in m.group.request_stats()]
 
     async def stop_all(self, drain_timeout: float) -> None:
         await asyncio.gather(*(m.group.stop(drain_timeout) for m in list(self.models.values())))

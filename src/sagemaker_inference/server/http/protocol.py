@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sagemaker_inference.server.http import response as r
 from sagemaker_inference.server.http.parser import ContinueRequested, HTTPRequest, ParseError, RequestAssembler
@@ -41,10 +41,15 @@ def next_request_id() -> bytes:
     return b"%s%012x" % (_ID_PREFIX, next(_counter) & 0xFFFFFFFFFFFF)
 
 
+class Observer(Protocol):
+    def finished(self, status: int, arrived: float) -> None: ...
+
+
 class Exchange:
     """One request and, once known, its response bytes."""
 
-    __slots__ = ("connection", "request", "request_id", "data", "close", "cancelled", "started", "_keep_alive")
+    __slots__ = ("connection", "request", "request_id", "data", "close", "cancelled", "started", "observer",
+                 "_keep_alive")
 
     def __init__(self, connection: HTTPConnection, request: HTTPRequest | None):
         self.connection = connection
@@ -54,6 +59,7 @@ class Exchange:
         self.close = False
         self.cancelled = False
         self.started = time.monotonic()
+        self.observer: Observer | None = None  # told when an inference result is delivered (metrics, tracing)
         self._keep_alive = request is not None and request.keep_alive
 
     @property
@@ -83,6 +89,8 @@ class Exchange:
 
     def deliver(self, response: Response | RenderedResponse) -> None:
         """An inference result from a worker (the pool's ``Sink`` contract)."""
+        if self.observer is not None:
+            self.observer.finished(response.status, self.started)
         keep_alive = self.keep_alive
         self.respond(r.render_lines(response.status, response.reason, response.header_lines, response.body,
                                     keep_alive=keep_alive, request_id=self.request_id), close=not keep_alive)

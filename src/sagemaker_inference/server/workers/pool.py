@@ -25,12 +25,15 @@ import sys
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from sagemaker_inference.server import batching
 from sagemaker_inference.server.workers import protocol as p
 from sagemaker_inference.server.workers.spawn import Spawned, worker_env
 from sagemaker_inference.server.workers.worker import Inference, Worker, WorkerState, error_response
+
+if TYPE_CHECKING:
+    from sagemaker_inference.server.observability.counters import ModelCounters
 
 logger = logging.getLogger("sagemaker_inference.server")
 
@@ -79,6 +82,7 @@ class WorkerGroup:
         self.requests_sent = 0
         self.ever_ready = False
         self.stopping = False
+        self.counters: ModelCounters | None = None  # set by the registry when metrics are on
         # Batches in flight per worker. Deep enough that frontend and worker work at the same time
         # under load (32: +50% req/s over 16 on the numeric benchmark); with batching, a second
         # batch waiting in the worker is enough, and the queue here keeps filling the next one.
@@ -276,6 +280,8 @@ class WorkerGroup:
             self.on_change(self)
             return
         self.failures += 1
+        if self.counters is not None:
+            self.counters.restarts += 1
         delay = restart_delay(self.failures)
         log = logger.error if self.failures >= 3 else logger.warning
         log("%s %s; restarting it in %.1f s (%d consecutive failures)%s", worker.label,
@@ -291,6 +297,15 @@ class WorkerGroup:
 
         handle = self._loop.call_later(delay, restart)
         self._restarts.add(handle)
+
+    def on_stats(self, worker: Worker, stats: p.WorkerStats) -> None:
+        worker.rss_bytes, worker.cpu_seconds = stats.rss_bytes, stats.cpu_seconds
+        if self.counters is not None:
+            self.counters.add_worker_stats(stats)
+
+    def request_stats(self) -> list[asyncio.Future[None]]:
+        """Ask every ready worker for its ``WorkerStats``; futures done when each has answered."""
+        return [w.request_stats() for w in self.workers if w.state == WorkerState.READY]
 
     def _fail_all(self, worker: Worker, status: int, error_type: str, message: str) -> None:
         failure = error_response(status, error_type, message)
@@ -319,7 +334,7 @@ class WorkerGroup:
     def pump(self) -> None:
         """Send as many batches as workers can take now; arm the batch timer if told to wait."""
         self._pump_scheduled = False
-        queue, spec = self.queue, self.spec
+        queue, spec, counters = self.queue, self.spec, self.counters
         touched: list[Worker] = []
         while queue:
             worker = self._least_busy()
@@ -341,6 +356,8 @@ class WorkerGroup:
                 if not items:
                     continue
             worker.send(items)
+            if counters is not None:
+                counters.dispatched(items, time.monotonic())
             self.batches_sent += 1
             self.requests_sent += len(items)
             if worker not in touched:

@@ -28,6 +28,7 @@ from typing import Any, cast
 
 from sagemaker_inference.server.logs import configure as configure_logging
 from sagemaker_inference.server.workers import protocol as p
+from sagemaker_inference.server.workers.stats import StatsRecorder
 
 FLUSH_AFTER = 0.0002  # see the module docstring: replies wait at most this long for company
 RECV_SIZE = 256 * 1024
@@ -92,6 +93,7 @@ class BatchRunner:
 
     def __init__(self, handle: Any, context: Any):
         self.handle, self.context = handle, context
+        self.stats = StatsRecorder()
 
     def run_batch(self, batch: p.Batch) -> bytes:
         requests = cast("list[p.ReceivedRequest]", batch.requests)  # decoded frames carry ReceivedRequests
@@ -112,6 +114,7 @@ class BatchRunner:
             headers_list.append(headers)
         context = self.context
         context._begin_batch(request_ids, headers_list)
+        started = time.perf_counter()
         try:
             result = self.handle(data, context)
         except MemoryError:
@@ -125,6 +128,10 @@ class BatchRunner:
                 return p.encode(p.BatchFailed(batch.batch_id, code, str(message)))
             logger.error("handler raised an exception:\n%s", traceback.format_exc())
             return p.encode(p.BatchFailed(batch.batch_id, 503, "Prediction failed"))
+        finally:
+            self.stats.observe(time.perf_counter() - started)
+            if context._metrics is not None:  # recorded even when handle failed
+                self.stats.record(context._metrics.store)
         if not isinstance(result, list):
             return p.encode(p.BatchFailed(batch.batch_id, 503, "Invalid model predict output"))
         if len(result) != len(requests):
@@ -191,6 +198,8 @@ def serve(sock: socket.socket) -> int:
             break
         for message in reader.feed(data):
             if not isinstance(message, p.Batch):
+                if isinstance(message, p.StatsRequest):
+                    pending.append(p.encode(runner.stats.take()))
                 continue
             if pending and time.monotonic() - first_pending > FLUSH_AFTER:
                 sock.sendall(b"".join(pending))

@@ -79,6 +79,9 @@ class Worker(asyncio.Protocol):
         self._reader = p.FrameReader()
         self._transport: asyncio.Transport | None = None
         self._next_batch_id = 0
+        self.rss_bytes = 0  # from the worker's last WorkerStats
+        self.cpu_seconds = 0.0
+        self._stats_waiter: asyncio.Future[None] | None = None
 
     @property
     def label(self) -> str:
@@ -114,14 +117,35 @@ class Worker(asyncio.Protocol):
         for message in messages:
             if isinstance(message, (p.Reply, p.BatchFailed)):
                 self.group.on_reply(self, message)
+            elif isinstance(message, p.WorkerStats):
+                self.group.on_stats(self, message)
+                self._settle_stats()
             elif isinstance(message, p.Loaded):
                 self.group.on_loaded(self, message)
         self.group.schedule_pump()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        self._settle_stats()
         previous, self.state = self.state, WorkerState.DEAD
         self.group.on_worker_lost(self, previous)
+
+    def request_stats(self) -> asyncio.Future[None]:
+        """Send ``StatsRequest`` (unless one is unanswered); the future is done at the answer."""
+        waiter = self._stats_waiter
+        if waiter is None:
+            waiter = asyncio.get_running_loop().create_future()
+            if self._transport is not None:
+                self._stats_waiter = waiter
+                self._transport.write(p.encode(p.StatsRequest()))
+            else:
+                waiter.set_result(None)
+        return waiter
+
+    def _settle_stats(self) -> None:
+        waiter, self._stats_waiter = self._stats_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def send(self, items: list[Inference]) -> None:
         self._next_batch_id += 1
