@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 
+from sagemaker_inference.local import commands as local_commands
 from sagemaker_inference.server.config import ConfigError, ServerConfig, parse_log_level
 
 EXAMPLE_MODEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "example_model")
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
                              "[default $SAGEMAKER_BASE_DIR/models]")
     add("--log-level", help="debug, info, warning, error [SAGEMAKER_CONTAINER_LOG_LEVEL, default info]")
     add("--access-log", action="store_true", default=None, help="log one line per request [SAGEMAKER_ACCESS_LOG]")
+    local_commands.register(commands)  # runtime, transform: a local SageMaker (sagemaker_inference.local)
     return parser
 
 
@@ -82,8 +84,12 @@ def config_from_args(argv: list[str] | None, environ: dict[str, str]) -> ServerC
 def main(argv: list[str] | None = None) -> int:
     from sagemaker_inference.server import serve
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in local_commands.NAMES:
+        args = _parser().parse_args(argv)
+        return int(args.run(args))
     try:
-        config = config_from_args(sys.argv[1:] if argv is None else argv, dict(os.environ))
+        config = config_from_args(argv, dict(os.environ))
     except ConfigError as exc:
         print(f"sagemaker-inference: configuration error: {exc}", file=sys.stderr)
         return 2
