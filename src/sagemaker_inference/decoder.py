@@ -10,7 +10,12 @@ Differences from upstream (see docs/compatibility.md):
 * any failure to turn the body into an array is a ``errors.DecodeError`` (HTTP 400, also a
   ``ValueError``) chained to the original exception, never a raw json/numpy exception;
 * CSV is parsed into a plain numeric array (ints, or floats as soon as one cell needs it);
-  JSON must describe a numeric/string/bool array (objects, ragged lists and nulls are a 400).
+  JSON must describe a numeric/string/bool array (objects, ragged lists and nulls are a 400);
+* memory stays proportional to the body: a JSON string array that numpy would widen to the
+  longest string, an NPY header declaring more data than the body holds, an NPZ archive whose
+  members inflate past ``_inflate_budget`` are refused (400) before anything is allocated;
+* NPY/NPZ dtypes the default codecs cannot answer with (complex, bytes, datetime, void,
+  structured, zero-width, extended precision) are refused with a 400 naming the dtype.
 
 numpy is imported inside the functions (and scipy only for NPZ) so importing this module,
 which the model server does indirectly, stays cheap.
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from typing import TYPE_CHECKING, Any, Callable
 
 from sagemaker_inference import _mime, content_types, errors
@@ -29,6 +35,19 @@ if TYPE_CHECKING:
 
 _TEXT_TYPES = frozenset(content_types.UTF8_TYPES)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_MIB = 1024 * 1024
+# What decoding one body may allocate beyond the body itself: this many times its size, and at
+# least the floor (small bodies of long strings or well-compressed sparse matrices are normal).
+INFLATION_RATIO = 16
+INFLATION_FLOOR = 64 * _MIB
+_MAX_NPZ_MEMBERS = 16  # a sparse matrix has at most 6 (format, shape, data, indices, indptr, _is_array)
+# numpy kinds every default encoder can write back: bool, ints, floats (of at most 8 bytes:
+# extended precision has no JSON form), unicode strings.
+_ROUND_TRIP_KINDS = frozenset("biufU")
+
+
+def _inflate_budget(body_size: int) -> int:
+    return max(INFLATION_FLOOR, INFLATION_RATIO * body_size)
 
 
 def _json_to_numpy(string_like: Any, dtype: Any = None) -> np.ndarray:
@@ -57,6 +76,8 @@ def _json_to_numpy(string_like: Any, dtype: Any = None) -> np.ndarray:
         raise errors.DecodeError(f"Invalid JSON: {e}") from e
     if isinstance(data, dict):
         raise errors.DecodeError("JSON object cannot be converted to an array; implement input_fn to accept it.")
+    if '"' in string_like:  # only strings hold a quote: numeric bodies skip the check
+        _check_string_widths(data, string_like)
     try:
         array = np.array(data, dtype=dtype)
     except (ValueError, TypeError, OverflowError) as e:
@@ -67,6 +88,33 @@ def _json_to_numpy(string_like: Any, dtype: Any = None) -> np.ndarray:
             "(no objects, nulls, ragged lists or integers beyond int64)."
         )
     return array
+
+
+def _check_string_widths(data: Any, text: str) -> None:
+    """Refuse a string array that numpy would store at ``elements x longest string x 4`` bytes past
+    the inflation budget (``["a" * 5000, "", "", ...]``: a 35 KB body, a 200 MB array).
+
+    Bounds first, from the text (elements <= commas + 1, longest string <= the body), so that an
+    ordinary body costs one ``str.count``; the elements are walked only when the bound is too high.
+    """
+    budget = _inflate_budget(len(text))
+    if (text.count(",") + 1) * len(text) * 4 <= budget:
+        return
+    count, longest, pending = 0, 0, [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, list):
+            pending.extend(value)
+            continue
+        count += 1
+        if isinstance(value, str) and len(value) > longest:
+            longest = len(value)
+    # Numbers among strings become strings of up to 32 characters.
+    need = count * max(longest, 32) * 4
+    if longest and need > budget:
+        raise errors.DecodeError(
+            f"JSON string array too large: {count} strings padded to {longest} characters would need "
+            f"{need // _MIB} MiB; send fewer or more even strings, or implement input_fn.")
 
 
 def _csv_to_numpy(string_like: Any, dtype: Any = None) -> np.ndarray:
@@ -151,12 +199,53 @@ def _npy_to_numpy(npy_array: Any) -> np.ndarray:
     """
     import numpy as np
 
-    stream = io.BytesIO(npy_array)
     try:
-        # read_array, unlike np.load, never treats the bytes as a zip (NPZ) or a pickle.
-        return np.lib.format.read_array(stream, allow_pickle=False)
+        shape, fortran_order, dtype, offset = _npy_header(npy_array)
+        count = 1
+        for dimension in shape:
+            count *= dimension
+        if count * dtype.itemsize > len(npy_array) - offset:
+            raise errors.DecodeError(
+                f"NPY header declares shape {shape} of {dtype.str}: more data than the body holds.")
+        # What np.lib.format.read_array does for a bytes body, minus its chunked copy: a copy
+        # of the data (writable, not tied to the body), shaped as the header says.
+        array = np.frombuffer(npy_array, dtype=dtype, count=count, offset=offset).copy()
     except (ValueError, OSError, EOFError, TypeError) as e:
+        if isinstance(e, errors.DecodeError):
+            raise
         raise errors.DecodeError(f"Invalid NPY data: {e}") from e
+    if fortran_order:
+        return array.reshape(shape[::-1]).transpose()
+    return array.reshape(shape)
+
+
+def _npy_header(npy_bytes: Any) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """Shape, order, dtype and data offset of an NPY body, read with numpy's header parser; a dtype
+    the default codecs cannot answer with is refused before anything is allocated (``<U0`` x
+    10**15 is 0 bytes, and an array no handler can iterate)."""
+    import numpy as np
+
+    fmt = np.lib.format
+    stream = io.BytesIO(npy_bytes)
+    version = fmt.read_magic(stream)
+    if version == (1, 0):
+        shape, fortran_order, dtype = fmt.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, fortran_order, dtype = fmt.read_array_header_2_0(stream)
+    else:  # 3.0 exists only for structured dtypes with non-latin-1 field names, which are refused anyway
+        raise errors.DecodeError(f"NPY format version {version[0]}.{version[1]} is not supported: use 1.0 or 2.0.")
+    _check_dtype(dtype)
+    return shape, fortran_order, dtype, stream.tell()
+
+
+def _check_dtype(dtype: np.dtype) -> None:
+    if dtype.hasobject:
+        raise errors.DecodeError(f"NPY dtype {dtype.str} (object) is refused: it holds pickled data "
+                                 "(allow_pickle is off).")
+    if dtype.kind not in _ROUND_TRIP_KINDS or dtype.itemsize == 0 or (dtype.kind == "f" and dtype.itemsize > 8):
+        raise errors.DecodeError(
+            f"NPY dtype {dtype.str} ({dtype}) is not supported by the default handlers: use bool, integer, "
+            "float (up to float64) or unicode string arrays, or implement input_fn.")
 
 
 def _npz_to_sparse(npz_bytes: Any) -> Any:
@@ -177,10 +266,33 @@ def _npz_to_sparse(npz_bytes: Any) -> Any:
     except ImportError as e:
         raise errors.UnsupportedMediaTypeError(content_types.NPZ, "application/x-npz needs scipy installed.") from e
     try:
+        _check_npz(npz_bytes)
         # load_npz opens the archive with allow_pickle=False.
-        return scipy.sparse.load_npz(io.BytesIO(npz_bytes))
+        matrix = scipy.sparse.load_npz(io.BytesIO(npz_bytes))
+    except errors.DecodeError:
+        raise
     except Exception as e:  # zipfile, numpy and scipy raise a wide variety of types
-        raise errors.DecodeError(f"Invalid NPZ sparse matrix: {e}") from e
+        # Including MemoryError: every member's data is bounded above, so a member that cannot be
+        # allocated is one whose header claims a shape its data does not hold.
+        raise errors.DecodeError(f"Invalid NPZ sparse matrix: {type(e).__name__}: {e}") from e
+    _check_dtype(matrix.dtype)
+    return matrix
+
+
+def _check_npz(npz_bytes: Any) -> None:
+    """Refuse a zip bomb before inflating it: the members' declared sizes must fit the inflation
+    budget. Declared sizes bind: zipfile stops every member at its declared size while inflating
+    (and checks its CRC), and numpy reads no more than a member holds."""
+    budget = _inflate_budget(len(npz_bytes))
+    with zipfile.ZipFile(io.BytesIO(npz_bytes)) as archive:
+        members = archive.infolist()
+    if len(members) > _MAX_NPZ_MEMBERS:
+        raise errors.DecodeError(f"NPZ archive has {len(members)} members; a sparse matrix has at most 6.")
+    declared = sum(m.file_size for m in members)
+    if declared > budget:
+        raise errors.DecodeError(
+            f"NPZ archive inflates to {declared // _MIB} MiB, more than the {budget // _MIB} MiB allowed "
+            f"for a {len(npz_bytes)}-byte body.")
 
 
 _decoder_map: dict[str | None, Callable[[Any], Any]] = {
@@ -225,8 +337,8 @@ def decode(obj: Any, content_type: str | None) -> Any:
         obj = _text(obj, charset)
     try:
         return decoder(obj)
-    except (errors.BaseInferenceToolkitError, errors.UnsupportedFormatError):
-        raise
+    except (errors.BaseInferenceToolkitError, errors.UnsupportedFormatError, MemoryError):
+        raise  # a MemoryError is the server's (bodies are bounded before allocation), not the client's
     except Exception as e:
         raise errors.DecodeError(f"Unable to decode {content_type} body: {type(e).__name__}: {e}") from e
 
@@ -237,7 +349,7 @@ def _text(data: bytes | bytearray, charset: str | None) -> str:
         return data.decode(charset or "utf-8")
     except UnicodeDecodeError as e:
         raise errors.DecodeError(f"Body is not valid {charset or 'utf-8'}: {e.reason} at byte {e.start}.") from e
-    except LookupError as e:
+    except (LookupError, UnicodeError) as e:  # unknown, or a codec that cannot decode ("undefined")
         raise errors.UnsupportedMediaTypeError(charset, f"Charset {charset} is not supported.") from e
 
 

@@ -280,13 +280,19 @@ class Transformer:
         return self._encode_output(prediction, accept)
 
     def _decode_input(self, input_data: Any, content_type: Any) -> Any:
-        """``input_fn``; an ``UnsupportedFormatError`` from it means 415."""
+        """``input_fn``; an ``UnsupportedFormatError`` from it means 415, a ``ValueError`` (which
+        ``json.loads`` raises for a malformed body, as does ``bytes.decode``) 400: the most common
+        user ``input_fn`` is ``json.loads(request_body)``, and what it cannot parse is the client's."""
         try:
             return self._run_handler_function(self._input_fn, input_data, content_type)
         except errors.UnsupportedFormatError as e:
             if isinstance(e, BaseInferenceToolkitError):
                 raise
             raise errors.UnsupportedMediaTypeError(content_type, str(e)) from e
+        except ValueError as e:
+            if isinstance(e, BaseInferenceToolkitError):
+                raise
+            raise errors.DecodeError(f"input_fn could not read the request: {type(e).__name__}: {e}") from e
 
     def _encode_output(self, prediction: Any, accept: str) -> Any:
         """``output_fn``; an ``UnsupportedFormatError`` from it means 406."""
