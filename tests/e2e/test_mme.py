@@ -223,9 +223,9 @@ def test_pagination_follows_mms(tmp_path):
     (b"{not json", "application/json; charset=utf-8", 400, "Invalid JSON body."),
     (b"[1]", "application/json", 400, "Invalid JSON body: expected an object."),
     (b'{"url": "m", "batch_size": "many"}', "application/json", 400,
-     "Parameter batch_size must be an integer of at least 1."),
+     "Parameter batch_size must be an integer from 1 to 4096."),
     (b'{"url": "m", "initial_workers": 0}', "application/json", 400,
-     "Parameter initial_workers must be an integer of at least 1."),
+     "Parameter initial_workers must be an integer from 1 to 256."),
     (b'{"url": "m", "synchronous": "maybe"}', "application/json", 400, "Parameter synchronous must be true or false."),
     (b'{"url": "m", "runtime": "java"}', "application/json", 400, "Invalid RuntimeType value: java"),
     (b'{"url": "m", "handler": "/tmp/evil.py:handle"}', "application/json", 400,
@@ -245,7 +245,7 @@ def test_register_refusals(shared, body, content_type, status, message):
 def test_query_form_refusals(shared):
     server, _ = shared
     response = server.client.post("/models", params={"url": "m", "max_batch_delay": "soon"})
-    assert error(response) == (400, "BadRequestException", "Parameter max_batch_delay must be a number of at least 0.")
+    assert error(response) == (400, "BadRequestException", "Parameter max_batch_delay must be a number from 0 to 600000.")
     response = server.client.post("/models", params={"model_name": "x" * 300, "url": "m"})
     assert error(response)[0] == 400
 

@@ -190,6 +190,8 @@ _SETTINGS = (
     _Setting("access_log", ("SAGEMAKER_ACCESS_LOG",), _bool),
     _Setting("memory_limit_mb", ("SAGEMAKER_MODEL_MEMORY_LIMIT_MB",), lambda n, v: _int(n, v, minimum=1)),
     _Setting("mme_lru_eviction", ("SAGEMAKER_MME_LRU_EVICTION",), _bool),
+    _Setting("mme_handler_modules", ("SAGEMAKER_MME_HANDLER_MODULES",),
+             lambda n, v: tuple(m.strip() for m in v.split(",") if m.strip())),
     # Observability (docs/observability.md).
     _Setting("metrics", ("SAGEMAKER_METRICS",), _bool),
     _Setting("metrics_port", ("SAGEMAKER_METRICS_PORT",), lambda n, v: _int(n, v, minimum=1, maximum=65535)),
@@ -224,6 +226,9 @@ class ServerConfig:
     access_log: bool = False
     memory_limit_mb: int | None = None
     mme_lru_eviction: bool = False
+    # Installed modules a POST /models "handler" may name, besides the server's own handler and
+    # modules inside the model directory; "*" allows any.
+    mme_handler_modules: tuple[str, ...] = ()
     python: str = ""  # interpreter for workers; empty = the server's own
     gpus: int = 0
     # Observability (docs/observability.md)

@@ -18,12 +18,15 @@ import asyncio
 import dataclasses
 import json
 import logging
+import math
+import re
 import time
 from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qsl
 
 from sagemaker_inference.server import model_store
+from sagemaker_inference.server.config import DEFAULT_HANDLER
 from sagemaker_inference.server.registry import LoadError, ModelState
 
 if TYPE_CHECKING:
@@ -36,6 +39,13 @@ logger = logging.getLogger("sagemaker_inference.server")
 Endpoint = Callable[["App", "Exchange", dict[str, str]], None]
 
 MAX_PAGE = 100
+# Bounds of every number the API accepts: each value is framed into worker messages, multiplied
+# into memory estimates and timers, so anything past these is a 400 naming the field.
+MAX_WORKERS = 256  # per model; memory is checked on top (see _reserve_memory)
+MAX_BATCH_SIZE = 4096
+MAX_BATCH_DELAY_MS = 600_000.0  # 10 minutes
+MAX_RESPONSE_TIMEOUT = 7 * 24 * 3600.0  # seconds
+_ASCII_INTEGER = re.compile(r"[+-]?[0-9]{1,12}")
 RUNTIMES = ("python", "python2", "python3")
 WORKERS_SCALED = {"status": "Workers scaled"}
 PROCESSING = {"status": "Processing worker updates..."}
@@ -82,15 +92,15 @@ def parse_registration(content_type: bytes | None, body: bytes, query: bytes) ->
     runtime = _text(fields, "runtime")
     if runtime is not None and runtime not in RUNTIMES:
         raise BadRequest(f"Invalid RuntimeType value: {runtime}")
-    timeout = _number(fields, "response_timeout", minimum=1)
+    # MMS: seconds in the JSON form, minutes in the query form.
+    timeout = _number(fields, "response_timeout", 1, MAX_RESPONSE_TIMEOUT if is_json else MAX_RESPONSE_TIMEOUT / 60)
     return Registration(
         url=url,
         model_name=_text(fields, "model_name") or model_store.default_name(url),
         handler=_handler(_text(fields, "handler")),
-        batch_size=_integer(fields, "batch_size", minimum=1),
-        max_batch_delay_ms=_number(fields, "max_batch_delay", minimum=0),
-        initial_workers=_integer(fields, "initial_workers", minimum=1),
-        # MMS: seconds in the JSON form, minutes in the query form.
+        batch_size=_integer(fields, "batch_size", 1, MAX_BATCH_SIZE),
+        max_batch_delay_ms=_number(fields, "max_batch_delay", 0, MAX_BATCH_DELAY_MS),
+        initial_workers=_integer(fields, "initial_workers", 1, MAX_WORKERS),
         response_timeout=None if timeout is None else timeout if is_json else timeout * 60,
         synchronous=_flag(fields, "synchronous", True),
     )
@@ -122,27 +132,28 @@ def _text(fields: Mapping[str, Any], name: str) -> str | None:
     return value
 
 
-def _number(fields: Mapping[str, Any], name: str, minimum: float) -> float | None:
+def _number(fields: Mapping[str, Any], name: str, minimum: float, maximum: float) -> float | None:
     value = fields.get(name)
     if value is None or value == "":
         return None
     try:
-        number = float(value) if not isinstance(value, bool) else float("nan")
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not number >= minimum or number == float("inf"):
-        raise BadRequest(f"Parameter {name} must be a number of at least {minimum:g}.")
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer of 400 digits
+        number = math.nan
+    if not minimum <= number <= maximum:  # also refuses nan and inf
+        raise BadRequest(f"Parameter {name} must be a number from {minimum:g} to {maximum:g}.")
     return number
 
 
-def _integer(fields: Mapping[str, Any], name: str, minimum: int) -> int | None:
+def _integer(fields: Mapping[str, Any], name: str, minimum: int, maximum: int) -> int | None:
     value = fields.get(name)
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    # ASCII digits only: "²".isdigit() is true and int("²") raises.
+    if isinstance(value, str) and _ASCII_INTEGER.fullmatch(value.strip()):
         value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise BadRequest(f"Parameter {name} must be an integer of at least {minimum}.")
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+        raise BadRequest(f"Parameter {name} must be an integer from {minimum} to {maximum}.")
     return value
 
 
@@ -157,13 +168,29 @@ def _flag(fields: Mapping[str, Any], name: str, default: bool) -> bool:
     raise BadRequest(f"Parameter {name} must be true or false.")
 
 
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_FILE_PART = re.compile(r"[A-Za-z0-9_.-]+")
+
+
 def _handler(handler: str | None) -> str | None:
-    """A handler file path may only name a file inside the model directory (the worker's cwd)."""
-    if handler is not None:
-        path = handler.partition(":")[0]
-        if path.startswith("/") or ".." in path.split("/"):
-            raise BadRequest(f"Invalid handler: {handler}")
-    return handler
+    """The handler as the worker will use it (stripped), if its form is acceptable.
+
+    A file path must be relative and stay below the model directory (``model_store.confine_handler``
+    checks it against the directory, symlinks included, once that is known); a module is a dotted
+    name and a function an identifier.
+    """
+    if handler is None:
+        return None
+    normalised = handler.strip()
+    module_part, _, function = normalised.partition(":")
+    if module_part.endswith(".py") or "/" in module_part:
+        parts = module_part.split("/")
+        ok = not module_part.startswith("/") and all(_FILE_PART.fullmatch(p) and p != ".." for p in parts)
+    else:
+        ok = bool(_MODULE.fullmatch(module_part))
+    if not ok or (function and not function.isidentifier()):
+        raise BadRequest(f"Invalid handler: {handler}")
+    return normalised
 
 
 # -- endpoints ---------------------------------------------------------------------------------
@@ -199,7 +226,9 @@ def list_models(app: App, exchange: Exchange, params: dict[str, str]) -> None:
     assert request is not None
     query = _query_fields(request.query)
     limit = _lenient_int(query.get("limit"), MAX_PAGE)
-    limit = MAX_PAGE if limit > MAX_PAGE or limit < 0 else limit
+    # MMS: past 100 or negative means 100. 0 too here: MMS answers an empty page whose token
+    # never advances, so a client paging through the models loops forever.
+    limit = MAX_PAGE if limit > MAX_PAGE or limit <= 0 else limit
     offset = max(0, _lenient_int(query.get("next_page_token"), 0))
     models, more = app.registry.page(offset, limit)
     payload: dict[str, object] = {"nextPageToken": str(offset + limit)} if more else {}
@@ -231,9 +260,9 @@ def scale_model(app: App, exchange: Exchange, params: dict[str, str]) -> None:
     name = params["name"]
     try:
         fields = _query_fields(request.query)
-        low = _integer(fields, "min_worker", minimum=0)
+        low = _integer(fields, "min_worker", 0, MAX_WORKERS)
         low = 1 if low is None else low
-        high = _integer(fields, "max_worker", minimum=0)
+        high = _integer(fields, "max_worker", 0, MAX_WORKERS)
         high = low if high is None else high
         synchronous = _flag(fields, "synchronous", False)
     except LoadError as exc:
@@ -272,10 +301,9 @@ async def _scale(exchange: Exchange | None, group: WorkerGroup, workers: int) ->
 
 def _lenient_int(value: str | None, default: int) -> int:
     """MMS's query integers: anything unparsable is the default."""
-    try:
-        return int(value) if value is not None else default
-    except ValueError:
+    if value is None or not _ASCII_INTEGER.fullmatch(value.strip()):
         return default
+    return int(value)
 
 
 # -- tasks -------------------------------------------------------------------------------------
@@ -318,6 +346,10 @@ async def _load(app: App, registration: Registration) -> None:
         if source.is_archive:
             unpacked = await loop.run_in_executor(None, model_store.extract, source.path, name)
             spec = _spec(app, registration, unpacked)
+        if registration.handler is not None and registration.handler != app.config.handler:
+            allowed = (DEFAULT_HANDLER, *app.config.mme_handler_modules)
+            await loop.run_in_executor(None, model_store.confine_handler, registration.handler, spec.model_dir,
+                                       allowed)
         deadline = max(spec.response_timeout, app.config.startup_timeout)
         try:
             model = await asyncio.wait_for(registry.load(spec, registration.url), deadline)

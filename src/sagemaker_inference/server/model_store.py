@@ -24,7 +24,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import IO
 
 from sagemaker_inference.server.registry import LoadError
@@ -174,6 +174,40 @@ def _escape(url: str) -> InvalidModelURL:
     return InvalidModelURL(400, "BadRequestException", f"Model url is outside the model root: {url}")
 
 
+def confine_handler(handler: str, model_dir: str, allowed_modules: Collection[str]) -> None:
+    """Refuse a ``POST /models`` handler that would run code from outside the model directory.
+
+    A file handler (``path/svc.py:fn``, ``path/svc:fn``) must name a file inside ``model_dir``,
+    reached without a symlink leaving it; a module handler must be a module inside the directory
+    (or its ``code/``, which come first on the worker's ``sys.path``) unless the operator allowed
+    it (``allowed_modules``, ``*`` for any): otherwise any installed module could be imported and
+    its function called with the worker's context.
+    """
+    module_part = handler.partition(":")[0]
+    if module_part.endswith(".py") or "/" in module_part:
+        stem = module_part[:-3] if module_part.endswith(".py") else module_part
+        candidates = [stem + ".py", stem + "/__init__.py"]
+    else:
+        if module_part in allowed_modules or "*" in allowed_modules:
+            return
+        stem = module_part.replace(".", "/")
+        candidates = [f"{base}{stem}{suffix}" for base in ("", "code/") for suffix in (".py", "/__init__.py")]
+    real = os.path.realpath(model_dir)
+    for candidate in candidates:
+        try:
+            path = _walk(real, candidate, handler)
+        except InvalidModelURL:
+            raise InvalidModelURL(400, "BadRequestException",
+                                  f"Invalid handler: {handler} leads outside the model directory.") from None
+        except LoadError:
+            continue
+        if stat.S_ISREG(os.stat(path).st_mode):
+            return
+    raise LoadError(400, "BadRequestException",
+                    f"Invalid handler: {handler} is not a file or module inside the model directory "
+                    "(installed modules need SAGEMAKER_MME_HANDLER_MODULES).")
+
+
 def _is_archive_only(directory: str) -> bool:
     """SageMaker layout: a directory holding only ``model.tar.gz`` (hidden files aside) is that archive."""
     return [name for name in os.listdir(directory) if not name.startswith(".")] == [ARCHIVE_NAME]
@@ -211,7 +245,7 @@ def _parse_hint(raw: bytes) -> int | None:
         value = float(raw.decode("ascii").strip())
     except (UnicodeDecodeError, ValueError):
         raise LoadError(400, "InvalidModelException", f"{HINT_FILE} must hold a number of MiB.") from None
-    if not value >= 0:  # also refuses nan
+    if not 0 <= value < 2**40:  # also refuses nan and inf (1e400 parses as inf)
         raise LoadError(400, "InvalidModelException", f"{HINT_FILE} must hold a number of MiB.")
     return int(value * MIB)
 
@@ -232,7 +266,7 @@ def _scan_archive(path: str) -> tuple[int, int | None]:
 
 def extract(path: str, name: str) -> str:
     """Unpack a checked archive into a new private directory (mode 0700) and return it."""
-    target = tempfile.mkdtemp(prefix=f"sagemaker-model-{name}-")
+    target = tempfile.mkdtemp(prefix=f"sagemaker-model-{name[:64]}-")  # names reach 256, file names 255
     try:
         with _open_archive(path) as archive:
             for member in _members(archive, path):

@@ -39,15 +39,38 @@ def test_numeric_strings_are_accepted_in_json_as_gson_does():
 
 @pytest.mark.parametrize("body, message", [
     (b'{"url": ""}', "Parameter url is required."),
-    (b'{"url": "m", "batch_size": true}', "Parameter batch_size must be an integer of at least 1."),
-    (b'{"url": "m", "batch_size": 1.5}', "Parameter batch_size must be an integer of at least 1."),
-    (b'{"url": "m", "max_batch_delay": -1}', "Parameter max_batch_delay must be a number of at least 0."),
-    (b'{"url": "m", "response_timeout": "Infinity"}', "Parameter response_timeout must be a number of at least 1."),
+    (b'{"url": "m", "batch_size": true}', "Parameter batch_size must be an integer from 1 to 4096."),
+    (b'{"url": "m", "batch_size": 1.5}', "Parameter batch_size must be an integer from 1 to 4096."),
+    (b'{"url": "m", "max_batch_delay": -1}', "Parameter max_batch_delay must be a number from 0 to 600000."),
+    (b'{"url": "m", "response_timeout": "Infinity"}', "Parameter response_timeout must be a number from 1 to 604800."),
     (b'{"url": "m", "model_name": 7}', "Parameter model_name must be a string."),
     (b'{"url": "m", "handler": "a/../../b.py"}', "Invalid handler: a/../../b.py"),
     (b"\xff", "Invalid JSON body."),
+    # Bounds: each of these used to reach the worker protocol or a timer and fail there (500 or a hang).
+    (b'{"url": "m", "batch_size": 2147483648}', "Parameter batch_size must be an integer from 1 to 4096."),
+    ('{"url": "m", "initial_workers": "\u00b2"}'.encode(), "Parameter initial_workers must be an integer from 1 to 256."),
+    (b'{"url": "m", "initial_workers": 100000}', "Parameter initial_workers must be an integer from 1 to 256."),
+    (b'{"url": "m", "max_batch_delay": 1' + b"0" * 400 + b'}',
+     "Parameter max_batch_delay must be a number from 0 to 600000."),
+    (b'{"url": "m", "max_batch_delay": "NaN"}', "Parameter max_batch_delay must be a number from 0 to 600000."),
+    (b'{"url": "m", "response_timeout": 1e400}', "Parameter response_timeout must be a number from 1 to 604800."),
+    (b'{"url": "m", "handler": " /abs/outside/evil.py:handle"}', "Invalid handler:  /abs/outside/evil.py:handle"),
+    (b'{"url": "m", "handler": "\\t/abs/evil.py"}', "Invalid handler: \t/abs/evil.py"),
+    (b'{"url": "m", "handler": "svc:not a name"}', "Invalid handler: svc:not a name"),
+    (b'{"url": "m", "handler": "os;rm"}', "Invalid handler: os;rm"),
 ])
 def test_malformed_fields_are_400(body, message):
     with pytest.raises(BadRequest) as caught:
         parse_registration(JSON, body, b"")
     assert (caught.value.status, caught.value.message) == (400, message)
+
+
+def test_handler_is_passed_on_as_the_worker_will_read_it():
+    assert parse_registration(JSON, b'{"url": "m", "handler": "  lib/svc.py:handle \\n"}', b"").handler == \
+        "lib/svc.py:handle"
+
+
+def test_query_form_bounds_response_timeout_in_minutes():
+    assert parse_registration(None, b"", b"url=m&response_timeout=10080").response_timeout == 604800
+    with pytest.raises(BadRequest):
+        parse_registration(None, b"", b"url=m&response_timeout=10081")

@@ -1,0 +1,110 @@
+"""Hostile management calls against the real multi-model server: handlers that would run code from
+outside the model directory, numbers past what the server can frame or schedule, names and hints
+that used to be 500s. Each refusal is a 400 naming the field, and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_mme import SERVICE, add_model, error, invoke, names, register, start_mme
+
+EVIL = """
+open({marker!r}, "w").close()  # importing this proves the server ran code from outside the model directory
+
+def handle(data, context):
+    return None if data is None else [b"evil"] * len(data)
+"""
+
+
+@pytest.fixture
+def hostile(tmp_path: Path):
+    """A model root with one good model; ``outside/evilmod.py`` importable (on PYTHONPATH), marker path."""
+    root, outside = tmp_path / "models", tmp_path / "outside"
+    add_model(root, "good")
+    outside.mkdir()
+    marker = tmp_path / "EVIL_RAN"
+    (outside / "evilmod.py").write_text(EVIL.format(marker=str(marker)))
+    return root, outside, marker
+
+
+def test_handlers_outside_the_model_directory_are_refused_and_never_run(hostile):
+    root, outside, marker = hostile
+    (root / "good" / "linked.py").symlink_to(outside / "evilmod.py")
+    with start_mme(root, env={"PYTHONPATH": str(outside)}) as server:
+        for handler in (f" {outside}/evilmod.py:handle", f"\t{outside}/evilmod.py", "evilmod:handle", "evilmod",
+                        "linked.py:handle", "linked:handle", "code/../../outside/evilmod.py"):
+            status, _, message = error(register(server, "attempt", "good", handler=handler))
+            assert status == 400, (handler, message)
+            assert "Invalid handler" in message
+        assert names(server) == []
+        # The refusals left the server working, and a handler file inside the directory is fine.
+        (root / "good" / "service.py").write_text(SERVICE)
+        assert register(server, "svc", "good", handler="service.py:handle").status_code == 200
+        assert invoke(server, "svc", [1]).json()["model"] == "service"
+    assert not marker.exists()
+
+
+def test_an_operator_may_allow_installed_handler_modules(hostile):
+    root, outside, marker = hostile
+    with start_mme(root, env={"PYTHONPATH": str(outside), "SAGEMAKER_MME_HANDLER_MODULES": "evilmod"}) as server:
+        assert register(server, "allowed", "good", handler="evilmod:handle").status_code == 200
+    assert marker.exists()
+
+
+def test_numbers_past_their_bounds_are_400_naming_the_field_and_free_the_name(hostile):
+    root, _, _ = hostile
+    with start_mme(root) as server:
+        for field, value in [("batch_size", 2**31), ("batch_size", 2**63), ("initial_workers", "\u00b2"),
+                             ("initial_workers", 10**6), ("max_batch_delay", int("9" * 400)),
+                             ("response_timeout", 10**12)]:
+            status, _, message = error(register(server, "good", "good", **{field: value}))
+            assert (status, field in message) == (400, True), (field, message)
+        # Nothing hung, nothing holds the name.
+        assert register(server, "good", "good", batch_size=2, initial_workers=1).status_code == 200
+        for query in ({"min_worker": "1000000"}, {"min_worker": "\u00b2"}, {"min_worker": "1", "max_worker": "9" * 30}):
+            response = server.client.put("/models/good", params=query)
+            assert error(response)[0] == 400, query
+        assert server.client.get("/models/good").json()["minWorkers"] == 1
+
+
+def test_infinite_memory_hint_is_400(hostile):
+    root, _, _ = hostile
+    add_model(root, "inf", **{"memory_mb": "1e400"})
+    with start_mme(root) as server:
+        status, error_type, message = error(register(server, "inf", "inf"))
+        assert (status, error_type) == (400, "InvalidModelException")
+        assert "memory_mb" in message
+
+
+def test_longest_name_with_an_archive(hostile):
+    root, _, _ = hostile
+    with tarfile.open(root / "long.tar.gz", "w:gz") as tar:
+        for name, text in (("code/inference.py", "def model_fn(d):\n    return 'long'\n"
+                                                 "def predict_fn(x, m):\n    return {'model': m}\n"),):
+            info = tarfile.TarInfo(name)
+            info.size = len(text)
+            tar.addfile(info, io.BytesIO(text.encode()))
+    name = "n" * 256
+    with start_mme(root) as server:
+        assert register(server, name, "long.tar.gz").status_code == 200
+        assert invoke(server, name, [1]).json() == {"model": "long"}
+
+
+def test_list_with_limit_zero_pages_forward(hostile):
+    root, _, _ = hostile
+    add_model(root, "other")
+    with start_mme(root) as server:
+        assert register(server, "good", "good").status_code == 200
+        assert register(server, "other", "other").status_code == 200
+        page = server.client.get("/models", params={"limit": "0"}).json()
+        assert [m["modelName"] for m in page["models"]] == ["good", "other"]
+        assert "nextPageToken" not in page
+        first = server.client.get("/models", params={"limit": "1"}).json()
+        assert first["nextPageToken"] == "1"
+        rest = server.client.get("/models", params={"limit": "1", "next_page_token": first["nextPageToken"]}).json()
+        assert [m["modelName"] for m in rest["models"]] == ["other"]
