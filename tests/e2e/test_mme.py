@@ -245,7 +245,8 @@ def test_register_refusals(shared, body, content_type, status, message):
 def test_query_form_refusals(shared):
     server, _ = shared
     response = server.client.post("/models", params={"url": "m", "max_batch_delay": "soon"})
-    assert error(response) == (400, "BadRequestException", "Parameter max_batch_delay must be a number from 0 to 600000.")
+    assert error(response) == (400, "BadRequestException",
+                               "Parameter max_batch_delay must be a number from 0 to 600000.")
     response = server.client.post("/models", params={"model_name": "x" * 300, "url": "m"})
     assert error(response)[0] == 400
 

@@ -48,7 +48,8 @@ def test_numeric_strings_are_accepted_in_json_as_gson_does():
     (b"\xff", "Invalid JSON body."),
     # Bounds: each of these used to reach the worker protocol or a timer and fail there (500 or a hang).
     (b'{"url": "m", "batch_size": 2147483648}', "Parameter batch_size must be an integer from 1 to 4096."),
-    ('{"url": "m", "initial_workers": "\u00b2"}'.encode(), "Parameter initial_workers must be an integer from 1 to 256."),
+    ('{"url": "m", "initial_workers": "\u00b2"}'.encode(),
+     "Parameter initial_workers must be an integer from 1 to 256."),
     (b'{"url": "m", "initial_workers": 100000}', "Parameter initial_workers must be an integer from 1 to 256."),
     (b'{"url": "m", "max_batch_delay": 1' + b"0" * 400 + b'}',
      "Parameter max_batch_delay must be a number from 0 to 600000."),
