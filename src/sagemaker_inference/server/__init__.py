@@ -27,7 +27,7 @@ def serve(config: ServerConfig) -> int:
 
         env = worker_env(os.environ)
         prespawned = [spawn_worker(config.python or sys.executable, config.model_name, config.log_level, env,
-                                   handler=config.handler, model_dir=config.model_dir)
+                                   handler=config.handler, model_dir=config.model_dir, log_format=config.log_format)
                       for _ in range(config.worker_count)]
     from sagemaker_inference.server.supervisor import run
 

@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
                              "[default $SAGEMAKER_BASE_DIR/models]")
     add("--log-level", help="debug, info, warning, error [SAGEMAKER_CONTAINER_LOG_LEVEL, default info]")
     add("--access-log", action="store_true", default=None, help="log one line per request [SAGEMAKER_ACCESS_LOG]")
+    add("--log-format", choices=("text", "json"), help="log lines as text or one JSON object each "
+                                                        "[SAGEMAKER_LOG_FORMAT, default text]")
+    add("--metrics-port", type=int, help="also serve /metrics, /livez and /readyz on this port "
+                                         "[SAGEMAKER_METRICS_PORT; inside SAGEMAKER_SAFE_PORT_RANGE when set]")
     local_commands.register(commands)  # runtime, transform: a local SageMaker (sagemaker_inference.local)
     return parser
 
@@ -78,6 +82,8 @@ def config_from_args(argv: list[str] | None, environ: dict[str, str]) -> ServerC
         model_root=args.model_root,
         log_level=parse_log_level("--log-level", args.log_level) if args.log_level else None,
         access_log=args.access_log,
+        log_format=args.log_format,
+        metrics_port=args.metrics_port,
     )
 
 

@@ -364,8 +364,11 @@ async def _load(app: App, registration: Registration) -> None:
     model.memory_estimate = registry.reservations.pop(name, 0)
     if unpacked is not None:
         registry.unpacked[name] = unpacked
-    logger.info("model %r loaded from %s: %d worker(s), handler %s, in %.2f s", name, registration.url,
-                spec.workers, spec.handler, time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    # Named as SageMaker's multi-model endpoint metric (microseconds), so logs and CloudWatch agree.
+    logger.info("model %r loaded from %s: %d worker(s), handler %s, in %.2f s (ModelLoadingTime %d us)", name,
+                registration.url, spec.workers, spec.handler, elapsed, elapsed * 1e6,
+                extra={"model": name, "ModelLoadingTime": int(elapsed * 1e6)})
 
 
 def _spec(app: App, registration: Registration, model_dir: str) -> ModelSpec:
@@ -399,13 +402,16 @@ async def _reserve_memory(app: App, name: str, need: int) -> None:
 
 async def _unload(app: App, name: str) -> None:
     registry = app.registry
+    started = time.monotonic()
     model = registry.models.get(name)
     drain = model.spec.response_timeout if model is not None else 0.0
     await registry.unload(name, drain)
     unpacked = registry.unpacked.pop(name, None)
     if unpacked is not None:
         await asyncio.get_running_loop().run_in_executor(None, model_store.remove, unpacked)
-    logger.info("model %r unloaded", name)
+    elapsed = time.monotonic() - started
+    logger.info("model %r unloaded in %.2f s (ModelUnloadingTime %d us)", name, elapsed, elapsed * 1e6,
+                extra={"model": name, "ModelUnloadingTime": int(elapsed * 1e6)})
 
 
 def _mib(size: int) -> str:

@@ -107,8 +107,9 @@ class ModelRegistry:
             raise LoadError(409, "ConflictStatusException", f"Model {spec.name} is already registered.")
         group = WorkerGroup(spec, python=self.config.python, children=self.children, log_level=self.config.log_level,
                             gpus=self.config.gpus, on_change=lambda g: self.on_change())
+        group.log_format = self.config.log_format
         if self.config.metrics:
-            group.counters = ModelCounters()
+            group.counters = ModelCounters(spec.name)
         model = self.models[spec.name] = Model(spec.name, url, group, at_startup)
         started = time.monotonic()
         try:

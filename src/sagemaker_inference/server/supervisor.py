@@ -159,7 +159,7 @@ def run(config: ServerConfig, prespawned: Sequence[Spawned] = ()) -> int:
 
     ``prespawned``: workers of the startup model already started (see ``server.serve``).
     """
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.log_format)
     server = Server(config, prespawned)
     try:
         import uvloop

@@ -169,7 +169,10 @@ class HTTPConnection(asyncio.Protocol):
         line = (f"{request.method.decode('latin-1')} {request.path.decode('latin-1')}" if request is not None
                 else "(unparsable request)")
         status = exchange.data[9:12].decode("latin-1") if exchange.data else "-"
-        access_logger.info('%s "%s" %s %.1f ms', where, line, status, (time.monotonic() - exchange.started) * 1000)
+        request_id = exchange.request_id.decode("latin-1") or "-"
+        access_logger.info('%s "%s" %s %.1f ms %s', where, line, status, (time.monotonic() - exchange.started) * 1000,
+                           request_id, extra={"request_id": request_id,
+                                              "model": getattr(exchange.observer, "model", None)})
 
     def close(self) -> None:
         if not self.closed and self.transport is not None:

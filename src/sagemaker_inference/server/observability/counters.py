@@ -55,10 +55,11 @@ class Histogram:
 class ModelCounters:
     """Everything counted for one model. ``finished`` and ``dispatched`` run per request."""
 
-    __slots__ = ("statuses", "request", "queue", "handler", "batch", "restarts", "load_seconds", "handler_metrics",
-                 "dropped_metrics", "extra")
+    __slots__ = ("model", "statuses", "request", "queue", "handler", "batch", "restarts", "load_seconds",
+                 "handler_metrics", "dropped_metrics", "extra")
 
-    def __init__(self) -> None:
+    def __init__(self, model: str = "") -> None:
+        self.model = model  # for log lines about a request of this model
         self.statuses: dict[int, int] = {}
         self.request = Histogram(DURATION_BUCKETS)
         self.queue = Histogram(DURATION_BUCKETS)

@@ -83,6 +83,7 @@ class WorkerGroup:
         self.ever_ready = False
         self.stopping = False
         self.counters: ModelCounters | None = None  # set by the registry when metrics are on
+        self.log_format = "text"  # the workers' (the registry sets the server's)
         # Batches in flight per worker. Deep enough that frontend and worker work at the same time
         # under load (32: +50% req/s over 16 on the numeric benchmark); with batching, a second
         # batch waiting in the worker is enough, and the queue here keeps filling the next one.
@@ -250,8 +251,10 @@ class WorkerGroup:
         if self.stopping or previous == WorkerState.STOPPING:
             self._fail_all(worker, 503, "ServiceUnavailableException", "Worker stopped.")
             return
+        failed_ids = None  # the requests that failed with the worker, for the log line
         if worker.inflight:
             head = worker.inflight.popleft()
+            failed_ids = b",".join([item.request_id for item in head.items]).decode("latin-1")
             if worker.timed_out:
                 failure = error_response(504, "TimeoutException",
                                          f"Model {self.spec.name} did not answer within "
@@ -286,7 +289,8 @@ class WorkerGroup:
         log = logger.error if self.failures >= 3 else logger.warning
         log("%s %s; restarting it in %.1f s (%d consecutive failures)%s", worker.label,
             "timed out and was killed" if worker.timed_out else "died", delay, self.failures,
-            "; the model is unhealthy while no worker is alive" if not self.healthy else "")
+            "; the model is unhealthy while no worker is alive" if not self.healthy else "",
+            extra={"model": self.spec.name, "request_id": failed_ids})
         self.on_change(self)
         assert self._loop is not None
         handle: asyncio.TimerHandle

@@ -35,6 +35,20 @@ RECV_SIZE = 256 * 1024
 
 logger = logging.getLogger("sagemaker_inference.server.worker")
 
+# What this worker is doing, for log lines that do not say (JSON logs): set once in main/serve.
+_model_name = ""
+_runner: BatchRunner | None = None
+_metrics_out: Any = None  # where MMS-style [METRICS] lines go; None: sys.stdout as it is now
+
+
+def _log_context() -> tuple[str | None, str | None]:
+    """(request ids of the batch being handled, comma-joined, or None; the model's name)."""
+    runner = _runner
+    if runner is not None and runner.in_batch:
+        ids = runner.context.request_ids
+        return (",".join(ids.values()) if ids else None), _model_name or None
+    return None, _model_name or None
+
 def _version() -> str:
     try:
         from importlib.metadata import version
@@ -94,8 +108,17 @@ class BatchRunner:
     def __init__(self, handle: Any, context: Any):
         self.handle, self.context = handle, context
         self.stats = StatsRecorder()
+        self.in_batch = False
 
     def run_batch(self, batch: p.Batch) -> bytes:
+        """The encoded ``Reply`` or ``BatchFailed``; log lines written meanwhile name the batch's ids."""
+        self.in_batch = True
+        try:
+            return self._run_batch(batch)
+        finally:
+            self.in_batch = False
+
+    def _run_batch(self, batch: p.Batch) -> bytes:
         requests = cast("list[p.ReceivedRequest]", batch.requests)  # decoded frames carry ReceivedRequests
         request_ids: dict[int, str] = {}
         headers_list: list[dict[str, Any]] = []
@@ -143,8 +166,9 @@ class BatchRunner:
             return p.encode(p.BatchFailed(batch.batch_id, 503, "Unsupported model output data type."))
         lines = context._metric_lines()
         if lines:
-            sys.stdout.write("".join(f"[METRICS]{line}\n" for line in lines))
-            sys.stdout.flush()
+            out = _metrics_out or sys.stdout
+            out.write("".join(f"[METRICS]{line}\n" for line in lines))
+            out.flush()
         return p.encode_reply(batch.batch_id, responses)
 
     def _response(self, idx: int, item: Any) -> p.RenderedResponse:
@@ -187,7 +211,8 @@ def serve(sock: socket.socket) -> int:
     load = _recv_exactly_one(sock, reader)
     if not isinstance(load, p.Load):
         raise p.ProtocolError(f"expected Load, got {load!r}")
-    runner = _load(sock, load)
+    global _runner
+    runner = _runner = _load(sock, load)
     if runner is None:
         return 1
     pending: list[bytes] = []
@@ -281,6 +306,17 @@ def _preload(handler: str, model_dir: str) -> None:
         pass
 
 
+def _wrap_output() -> None:
+    """JSON logs: the user's prints become JSON lines too (after logging took the real stderr)."""
+    global _metrics_out
+    from sagemaker_inference.server.observability.jsonlog import LineWriter
+
+    stdout, stderr = sys.stdout, sys.stderr
+    _metrics_out = LineWriter(stdout, "sagemaker_inference.metrics", context=_log_context)
+    sys.stdout = LineWriter(stdout, "user.stdout", context=_log_context)
+    sys.stderr = LineWriter(stderr, "user.stderr", context=_log_context)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="sagemaker-inference worker (started by the server)")
     parser.add_argument("--fd", type=int, required=True)
@@ -288,10 +324,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", type=int, default=logging.INFO)
     parser.add_argument("--preload", default="", help="handler to import while waiting for Load")
     parser.add_argument("--model-dir", default="")
+    parser.add_argument("--log-format", default="text", choices=("text", "json"))
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    configure_logging(args.log_level)
+    global _model_name
+    _model_name = args.model_name
+    configure_logging(args.log_level, args.log_format, _log_context)
+    if args.log_format == "json":
+        _wrap_output()
     if args.preload:
         _preload(args.preload, args.model_dir)
     sock = socket.socket(fileno=args.fd)

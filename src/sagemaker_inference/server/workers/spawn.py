@@ -32,7 +32,7 @@ def worker_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def spawn_worker(python: str, model_name: str, log_level: int, env: Mapping[str, str], *, handler: str = "",
-                 model_dir: str = "") -> Spawned:
+                 model_dir: str = "", log_format: str = "text") -> Spawned:
     """Start ``python -m sagemaker_inference.server.workers.process`` with a socketpair end as fd 3.
 
     ``handler`` and ``model_dir`` let the worker import its handler while it waits for ``Load``.
@@ -43,6 +43,8 @@ def spawn_worker(python: str, model_name: str, log_level: int, env: Mapping[str,
                 "--model-name", model_name, "--log-level", str(log_level)]
         if handler:
             argv += ["--preload", handler, "--model-dir", model_dir]
+        if log_format != "text":
+            argv += ["--log-format", log_format]
         pid = os.posix_spawn(python, argv, env, file_actions=[(os.POSIX_SPAWN_DUP2, theirs.fileno(), WORKER_FD)])
     except BaseException:
         ours.close()

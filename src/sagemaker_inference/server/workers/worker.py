@@ -92,7 +92,7 @@ class Worker(asyncio.Protocol):
     async def spawn(self, python: str, env: dict[str, str]) -> None:
         spec = self.group.spec
         await self.adopt(spawn_worker(python, spec.name, self.group.log_level, env, handler=spec.handler,
-                                      model_dir=spec.model_dir))
+                                      model_dir=spec.model_dir, log_format=self.group.log_format))
 
     async def adopt(self, spawned: Spawned) -> None:
         """Take over a started process (``spawn`` or the server's early start-up); send ``Load``."""
