@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -204,3 +205,30 @@ def test_multi_model_series_follow_loads_and_unloads(tmp_path: Path) -> None:
         assert value(families, "sagemaker_inference_models_loaded") == 1
         labelled = {s.labels.get("model") for f in families.values() for s in f.samples}
         assert "a" not in labelled and "b" in labelled
+
+
+def test_separate_metrics_port(tmp_path: Path) -> None:
+    from tests.e2e.serverproc import free_port
+
+    model_dir = write_model(tmp_path / "model", "", **{"handler.py": HANDLER})
+    port = free_port()
+    with ServerProcess(["--model-dir", str(model_dir), "--workers", "1", "--handler", "handler.py:handle"],
+                       env={"SAGEMAKER_METRICS_PORT": str(port),
+                            "SAGEMAKER_SAFE_PORT_RANGE": f"{port - 1}-{port + 1}"}) as server:
+        server.wait_ready()
+        assert server.client.post("/invocations", content=b"ok").status_code == 200
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0) as metrics:
+            families = {f.name: f for f in text_string_to_metric_families(metrics.get("/metrics").text)}
+            assert value(families, "sagemaker_inference_requests", "sagemaker_inference_requests_total",
+                         model="model", status="200") == 1
+            assert metrics.get("/livez").status_code == 200
+            assert metrics.get("/readyz").status_code == 200
+            assert metrics.post("/invocations", content=b"ok").status_code == 404  # only observability here
+
+
+def test_metrics_port_outside_the_safe_range_is_refused(tmp_path: Path) -> None:
+    model_dir = write_model(tmp_path / "model", "", **{"handler.py": HANDLER})
+    with ServerProcess(["--model-dir", str(model_dir), "--metrics-port", "9999"],
+                       env={"SAGEMAKER_SAFE_PORT_RANGE": "20000-20010"}) as server:
+        assert server.wait_exit() == 2
+        assert "SAGEMAKER_SAFE_PORT_RANGE 20000-20010" in server.log

@@ -300,6 +300,8 @@ class ServerConfig:
         if self.metrics_port is not None and self.metrics_port == self.port and self.port:
             raise ConfigError(f"--metrics-port / SAGEMAKER_METRICS_PORT={self.metrics_port}: is the serving port; "
                               "/metrics is served there already")
+        if self.emf and not self.metrics:
+            raise ConfigError("SAGEMAKER_METRICS_EMF=true needs metrics on: unset SAGEMAKER_METRICS=false")
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"--log-format / SAGEMAKER_LOG_FORMAT={self.log_format!r}: expected text or json")
         if self.max_batch_delay < 0:

@@ -24,6 +24,7 @@ from sagemaker_inference.server.app import App
 from sagemaker_inference.server.config import ServerConfig
 from sagemaker_inference.server.http.protocol import HTTPConnection
 from sagemaker_inference.server.logs import configure as configure_logging
+from sagemaker_inference.server.observability.service import Telemetry
 from sagemaker_inference.server.registry import LoadError, ModelRegistry
 from sagemaker_inference.server.workers.spawn import Spawned
 from sagemaker_inference.server.workers.worker import Worker
@@ -42,6 +43,7 @@ class Server:
         self.children: dict[int, Worker] = {}
         self.registry = ModelRegistry(config, self.children)
         self.app = App(config, self.registry)
+        self.telemetry = Telemetry(self.app)
         self.exit_code = 0
         self.started = time.monotonic()
         self._stop: asyncio.Event | None = None
@@ -63,6 +65,9 @@ class Server:
                 reuse_address=True)
         except OSError as exc:
             logger.error("cannot listen on %s:%d: %s", self.config.host, self.config.port, exc.strerror or exc)
+            return EXIT_STARTUP_FAILURE
+        if not await self.telemetry.start():
+            self._listener.close()
             return EXIT_STARTUP_FAILURE
         sweeper = loop.create_task(self._housekeeping())
         if not self.config.multi_model:
@@ -150,6 +155,7 @@ class Server:
             await asyncio.sleep(0.01)
         for connection in list(self.app.connections):
             connection.close()
+        await self.telemetry.stop()
         self._reap()
         logger.info("stopped in %.2f s", time.monotonic() - started)
 
