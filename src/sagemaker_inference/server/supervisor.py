@@ -137,11 +137,17 @@ class Server:
         """
         while True:
             await asyncio.sleep(0.5)
-            self._reap()
-            now = time.monotonic()
-            for connection in list(self.app.connections):
-                if connection.partial_since is not None and now - connection.partial_since > REQUEST_READ_TIMEOUT:
-                    connection.close()
+            try:
+                self._reap()
+                self._close_stalled_connections()
+            except Exception:  # a bug here must not end reaping and the sweep for good
+                logger.exception("housekeeping failed; continuing")
+
+    def _close_stalled_connections(self) -> None:
+        now = time.monotonic()
+        for connection in list(self.app.connections):
+            if connection.partial_since is not None and now - connection.partial_since > REQUEST_READ_TIMEOUT:
+                connection.close()
 
     async def _drain(self) -> None:
         started = time.monotonic()

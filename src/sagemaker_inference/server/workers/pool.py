@@ -42,8 +42,9 @@ STALL = 0.005  # a batch running longer than this: queue nothing more behind it 
 
 
 def restart_delay(failures: int, base: float = 0.1, cap: float = 10.0) -> float:
-    """Seconds before restarting after ``failures`` consecutive worker deaths: 0.1, 0.2, 0.4 ... 10."""
-    return 0.0 if failures <= 0 else min(cap, base * (2 ** (failures - 1)))
+    """Seconds before restarting after ``failures`` consecutive worker deaths: 0.1, 0.2, 0.4 ... 10
+    (the exponent is bounded, so no count of failures overflows a float)."""
+    return 0.0 if failures <= 0 else min(cap, base * (2 ** min(failures - 1, 64)))
 
 
 class ModelSpec:
@@ -132,6 +133,7 @@ class WorkerGroup:
             if handle is not None:
                 handle.cancel()
         self._restarts.clear()
+        self._settle_scale_waiters(removed=self.workers)
         for item in self.queue:
             item.sink.deliver(error_response(503, "ServiceUnavailableException",
                                              f"Model {self.spec.name} is being stopped."))
@@ -152,10 +154,11 @@ class WorkerGroup:
             self.workers.extend(new)
             waiter: asyncio.Future[bool] = self._loop.create_future()
             self._scale_waiters.append((new, waiter))
-            await asyncio.gather(*(w.spawn(self.python, self.env) for w in new))
+            await asyncio.gather(*(self._start(w) for w in new))
             return await waiter
         extra = self.workers[workers:]
         del self.workers[workers:]
+        self._settle_scale_waiters(removed=extra)  # a pending scale-up that wanted them: it is over
         deadline = time.monotonic() + drain_timeout
         while any(w.inflight for w in extra) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
@@ -176,10 +179,12 @@ class WorkerGroup:
             if not worker.poll_exit():
                 worker.kill()
 
-    def _settle_scale_waiters(self, failed: Worker | None = None) -> None:
+    def _settle_scale_waiters(self, failed: Worker | None = None, removed: Sequence[Worker] = ()) -> None:
+        """Answer pending scale-ups: True once all their workers are ready, False if one failed to
+        start or was closed (the model stopped, a scale-down took it) before it was."""
         for entry in list(self._scale_waiters):
             workers, waiter = entry
-            if failed is not None and failed in workers:
+            if (failed is not None and failed in workers) or any(w in workers for w in removed):
                 result = False
             elif all(w.state == WorkerState.READY for w in workers):
                 result = True
@@ -189,19 +194,40 @@ class WorkerGroup:
             if not waiter.done():
                 waiter.set_result(result)
 
-    def _spawn_replacement(self, index: int) -> None:
-        if self.stopping or index >= len(self.workers):
-            return  # stopped, or scaled down while the restart was pending
-        worker = Worker(self, index)
-        self.workers[index] = worker
+    def _schedule_restart(self, dead: Worker) -> None:
+        """Replace ``dead`` after the back-off, unless by then its slot is gone or holds another
+        worker (a scale-down and scale-up in between: restarting then would orphan that one)."""
         assert self._loop is not None
-        task = self._loop.create_task(worker.spawn(self.python, self.env))
+        handle: asyncio.TimerHandle
 
-        def report(task: asyncio.Task[None]) -> None:
-            if not task.cancelled() and task.exception() is not None:
-                logger.error("could not start %s: %s", worker.label, task.exception())
+        def restart() -> None:
+            self._restarts.discard(handle)
+            index = dead.index
+            if self.stopping or index >= len(self.workers) or self.workers[index] is not dead:
+                return
+            replacement = Worker(self, index)
+            self.workers[index] = replacement
+            assert self._loop is not None
+            self._loop.create_task(self._start(replacement))
 
-        task.add_done_callback(report)
+        handle = self._loop.call_later(restart_delay(self.failures), restart)
+        self._restarts.add(handle)
+
+    async def _start(self, worker: Worker) -> None:
+        """Spawn ``worker``; if the spawn itself fails (EMFILE, ENOMEM, the interpreter is gone), the
+        slot counts one more failure and is retried after the back-off instead of staying dead."""
+        try:
+            await worker.spawn(self.python, self.env)
+        except OSError as exc:
+            worker.state = WorkerState.DEAD
+            if self.stopping or worker not in self.workers:
+                return
+            self.failures += 1
+            logger.error("could not start %s: %s; retrying in %.1f s", worker.label, exc,
+                         restart_delay(self.failures))
+            self._settle_scale_waiters(failed=worker)
+            self.on_change(self)
+            self._schedule_restart(worker)
 
     # -- worker events --------------------------------------------------------------------------
 
@@ -292,15 +318,7 @@ class WorkerGroup:
             "; the model is unhealthy while no worker is alive" if not self.healthy else "",
             extra={"model": self.spec.name, "request_id": failed_ids})
         self.on_change(self)
-        assert self._loop is not None
-        handle: asyncio.TimerHandle
-
-        def restart() -> None:
-            self._restarts.discard(handle)
-            self._spawn_replacement(worker.index)
-
-        handle = self._loop.call_later(delay, restart)
-        self._restarts.add(handle)
+        self._schedule_restart(worker)
 
     def on_stats(self, worker: Worker, stats: p.WorkerStats) -> None:
         worker.rss_bytes, worker.cpu_seconds = stats.rss_bytes, stats.cpu_seconds

@@ -9,8 +9,9 @@ frontend idle while the worker computes and then the worker idle while the front
 costing a third of the throughput; writing each reply alone costs a syscall per request.
 
 Exit: end-of-file on the socket (the frontend closed it) or any fatal error. SIGINT and SIGTERM
-are ignored: when a whole process group is signalled (Ctrl-C, ``timeout``, ``kill -- -pgid``),
-the frontend drains first and then closes our socket; it uses SIGKILL when it must.
+are ignored (by a no-op handler, so that programs the handler starts get the default back): when
+a whole process group is signalled (Ctrl-C, ``timeout``, ``kill -- -pgid``), the frontend drains
+first and then closes our socket; it uses SIGKILL when it must.
 """
 
 from __future__ import annotations
@@ -317,6 +318,10 @@ def _wrap_output() -> None:
     sys.stderr = LineWriter(stderr, "user.stderr", context=_log_context)
 
 
+def _ignore_signal(signum: int, frame: object) -> None:
+    """SIGINT/SIGTERM in a worker: the frontend decides when it ends (see the module docstring)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="sagemaker-inference worker (started by the server)")
     parser.add_argument("--fd", type=int, required=True)
@@ -326,8 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", default="")
     parser.add_argument("--log-format", default="text", choices=("text", "json"))
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Ignored, but by a handler rather than SIG_IGN: exec resets handlers to the default and keeps
+    # SIG_IGN, so processes the user's code starts would otherwise ignore SIGTERM and SIGINT too.
+    signal.signal(signal.SIGINT, _ignore_signal)
+    signal.signal(signal.SIGTERM, _ignore_signal)
+    os.set_inheritable(args.fd, False)  # programs the user's code runs must not hold our socket open
     global _model_name
     _model_name = args.model_name
     configure_logging(args.log_level, args.log_format, _log_context)

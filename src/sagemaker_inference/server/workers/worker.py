@@ -25,6 +25,19 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("sagemaker_inference.server")
 
+# A worker that has exited while its socket stays open (a process it forked holds the other end):
+# how long replies it wrote before exiting get to arrive before we treat it as dead.
+EXIT_GRACE = 0.2
+
+
+def signal_name(number: int) -> str:
+    """``SIGKILL``, ``SIGRTMIN+6``: real-time signals have no ``signal.Signals`` member."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        rtmin = getattr(signal, "SIGRTMIN", 0)
+        return f"SIGRTMIN+{number - rtmin}" if rtmin and number >= rtmin else f"signal {number}"
+
 
 def error_response(status: int, error_type: str, message: str) -> p.Response:
     return p.Response(status, phrase(status), [(b"content-type", JSON)], error_body(status, error_type, message))
@@ -76,6 +89,8 @@ class Worker(asyncio.Protocol):
         self.head_started = 0.0
         self.outbox: list[bytes] = []
         self.timed_out = False
+        self.reaped = False  # its pid is collected: never signal it again (it may be reused)
+        self.killed = False  # we sent SIGKILL: its end is ours, not news
         self._reader = p.FrameReader()
         self._transport: asyncio.Transport | None = None
         self._next_batch_id = 0
@@ -167,7 +182,8 @@ class Worker(asyncio.Protocol):
             self._transport.close()
 
     def kill(self) -> None:
-        if self.pid:
+        self.killed = True
+        if self.pid and not self.reaped:
             try:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -191,10 +207,24 @@ class Worker(asyncio.Protocol):
         return True
 
     def on_exit(self, status: int) -> None:
-        """Called by the reaper with the raw wait status."""
+        """Called by the reaper with the raw wait status.
+
+        Its socket usually ends with it; if not, a process it forked holds the other end and we
+        would wait for it forever: after ``EXIT_GRACE`` the connection is cut, which counts as the
+        worker's death (its in-flight head fails, it is replaced).
+        """
+        self.reaped = True
         if os.WIFSIGNALED(status):
-            how = f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+            how = f"killed by {signal_name(os.WTERMSIG(status))}"
         else:
             how = f"exit code {os.WEXITSTATUS(status)}"
-        level = logging.DEBUG if self.state == WorkerState.STOPPING or how == "exit code 0" else logging.WARNING
-        logger.log(level, "%s ended: %s", self.label, how)
+        expected = self.state == WorkerState.STOPPING or self.killed or how == "exit code 0"
+        logger.log(logging.DEBUG if expected else logging.WARNING, "%s ended: %s", self.label, how)
+        if self._transport is not None:
+            asyncio.get_running_loop().call_later(EXIT_GRACE, self._cut_after_exit)
+
+    def _cut_after_exit(self) -> None:
+        if self._transport is not None:
+            logger.warning("%s exited but a process it started still holds its socket; treating it as dead",
+                           self.label)
+            self._transport.abort()
