@@ -287,32 +287,63 @@ def _retry_retrieve_mms_server_process(startup_timeout: int) -> Any:
 
 
 def _retrieve_mms_server_process() -> Any:
-    psutil = _lazy("psutil")
-    mms_server_processes = list()
+    """The server ``multi-model-server --start`` launched: ours (its pid file names it) or a JVM.
 
+    Upstream scanned every process for ``MMS_NAMESPACE`` in its command line; our server has that
+    element in its command line too, so the scan (kept for anything else that started a server)
+    finds either. The pid file comes first, so two servers on one machine with different temp
+    directories do not see each other. Returns ``psutil.Process`` when psutil is installed, else an
+    object with the same ``pid``, ``wait()``, ``is_running()`` and ``terminate()``.
+    """
+    from sagemaker_inference.mms_compat import processes
+
+    pid = processes.started_server()
+    if pid is not None:
+        found = processes.process(pid)
+    else:
+        servers = _scan_mms_server_processes()
+        if not servers:
+            raise Exception("mms model server was unsuccessfully started")
+        if len(servers) > 1:
+            raise Exception("multiple mms model servers are not supported")
+        found = servers[0]
+    if "-cp" in processes.cmdline(found.pid):
+        from sagemaker_inference.mms_compat import detect
+
+        logger.warning("found the Java Multi Model Server (pid %d), not sagemaker-inference's: %s", found.pid,
+                       detect.conflict_message() or "the multi-model-server command on PATH is not ours")
+    return found
+
+
+def _scan_mms_server_processes() -> list[Any]:
+    """Upstream's scan, with psutil when it is installed, else over /proc."""
+    from sagemaker_inference.mms_compat import processes
+
+    try:
+        psutil = _lazy("psutil")
+    except ImportError:
+        return [processes.ServerProcess(pid) for pid in processes.scan()]
+    servers = []
     for process in psutil.process_iter():
         try:
             if process.status() == psutil.STATUS_ZOMBIE:
                 continue
             if MMS_NAMESPACE in process.cmdline():
-                mms_server_processes.append(process)
+                servers.append(process)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-
-    if not mms_server_processes:
-        raise Exception("mms model server was unsuccessfully started")
-
-    if len(mms_server_processes) > 1:
-        raise Exception("multiple mms model servers are not supported")
-
-    return mms_server_processes[0]
+    return servers
 
 
 def _reap_children(signo: int, frame: Any) -> None:
+    # Upstream logged "Failed to reap children process" whenever no child was left to reap (every
+    # time the server exited); having none left is the normal end, not a failure.
     pid = 1
     try:
         while pid > 0:
             pid, status = os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        pass
     except OSError:
         logger.error("Failed to reap children process")
 

@@ -1,0 +1,5 @@
+"""``mms.metrics.dimension``."""
+
+from sagemaker_inference.context import Dimension
+
+__all__ = ["Dimension"]

@@ -1,0 +1,5 @@
+"""``mms.metrics.metrics_store``: what ``context.metrics`` is."""
+
+from sagemaker_inference.context import MetricsStore
+
+__all__ = ["MetricsStore"]
