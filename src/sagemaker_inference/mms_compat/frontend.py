@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"multi-model-server: configuration error: {exc}", file=sys.stderr)
         return 2
     config = translation.config
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.log_format)
     for note in translation.notes:
         logger.warning("%s", note)
     mode = "multi-model" if config.multi_model else f"model {config.model_name!r} from {config.model_dir}"
