@@ -20,6 +20,7 @@ from sagemaker_inference.server.routing import Match, MethodNotAllowed, Route, R
 if TYPE_CHECKING:
     from sagemaker_inference.server.http.protocol import Exchange, HTTPConnection
     from sagemaker_inference.server.observability.prometheus import Exposition
+    from sagemaker_inference.server.observability.tracing import ServerTracer
 
 Endpoint = Callable[["App", "Exchange", dict[str, str]], None]
 
@@ -47,6 +48,7 @@ class App:
         self.access_log = config.access_log
         self.counters = ServerCounters() if config.metrics else None
         self.exposition: Exposition | None = None  # built on the first scrape
+        self.tracer: ServerTracer | None = None  # set when OpenTelemetry is configured
 
     def handle(self, exchange: Exchange) -> None:
         request = exchange.request

@@ -46,7 +46,7 @@ def invoke(app: App, exchange: Exchange, params: dict[str, str]) -> None:
     query = _query(exchange, request.query) if request.query else []
     if query is None:
         return
-    _infer(app, exchange, params["name"], query)
+    _infer(app, exchange, params["name"], query, "/models/{name}/invoke")
 
 
 def _query(exchange: Exchange, raw: bytes) -> list[tuple[str, str]] | None:
@@ -63,7 +63,8 @@ def _query(exchange: Exchange, raw: bytes) -> list[tuple[str, str]] | None:
     return parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
 
 
-def _infer(app: App, exchange: Exchange, target: str, query: list[tuple[str, str]]) -> None:
+def _infer(app: App, exchange: Exchange, target: str, query: list[tuple[str, str]],
+           route: str = "/invocations") -> None:
     registry = app.registry
     request = exchange.request
     assert request is not None
@@ -81,8 +82,12 @@ def _infer(app: App, exchange: Exchange, target: str, query: list[tuple[str, str
             _refuse(app, exchange, 404, "ModelNotFoundException", f"Model not found: {target}")
         return
     params = [(k.encode(), v.encode()) for k, v in query] if query else ()
-    item = Inference(request_id, request.headers, params, request.body, exchange, exchange.started)
-    exchange.observer = model.group.counters
+    headers = request.headers
+    if app.tracer is None:
+        exchange.observer = model.group.counters
+    else:
+        headers, exchange.observer = app.tracer.begin(request, route, target, request_id, model.group.counters)
+    item = Inference(request_id, headers, params, request.body, exchange, exchange.started)
     model.last_used = item.arrived
     if not model.group.submit(item):
         if exchange.observer is not None:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, TextIO
 from sagemaker_inference.server.http.protocol import HTTPConnection
 from sagemaker_inference.server.observability import endpoints as observability
 from sagemaker_inference.server.observability.emf import EmfReporter
+from sagemaker_inference.server.observability.tracing import ServerTracer, tracing_enabled
+from sagemaker_inference.server.observability.tracing import shutdown as tracing_shutdown
 from sagemaker_inference.server.routing import Router
 
 if TYPE_CHECKING:
@@ -58,6 +60,8 @@ class Telemetry:
                 logger.error("cannot listen on %s:%d for metrics (--metrics-port / SAGEMAKER_METRICS_PORT): %s",
                              config.host, config.metrics_port, exc.strerror or exc)
                 return False
+        if tracing_enabled(config.tracing):
+            self.app.tracer = ServerTracer()
         if config.emf and self.app.counters is not None:
             self._emf = EmfReporter(config.emf_namespace)
             self._emf_task = loop.create_task(self._emf_loop(config.emf_interval))
@@ -82,6 +86,8 @@ class Telemetry:
             out.flush()
 
     async def stop(self) -> None:
+        if self.app.tracer is not None:
+            tracing_shutdown()
         if self._emf_task is not None:
             self._emf_task.cancel()
             await self.emit()

@@ -106,8 +106,9 @@ def _header_value(value: Any) -> bytes:
 class BatchRunner:
     """Turns ``Batch`` messages into ``handle(data, context)`` calls and back."""
 
-    def __init__(self, handle: Any, context: Any):
+    def __init__(self, handle: Any, context: Any, tracer: Any = None):
         self.handle, self.context = handle, context
+        self.tracer = tracer  # observability.tracing.WorkerTracer when OpenTelemetry is configured
         self.stats = StatsRecorder()
         self.in_batch = False
 
@@ -140,7 +141,11 @@ class BatchRunner:
         context._begin_batch(request_ids, headers_list)
         started = time.perf_counter()
         try:
-            result = self.handle(data, context)
+            if self.tracer is None:
+                result = self.handle(data, context)
+            else:
+                with self.tracer.span(headers_list, list(request_ids.values())):
+                    result = self.handle(data, context)
         except MemoryError:
             logger.exception("handler ran out of memory")
             return p.encode(p.BatchFailed(batch.batch_id, 507, "Out of resources"))
@@ -259,7 +264,18 @@ def _load(sock: socket.socket, load: p.Load) -> BatchRunner | None:
     parameters = _execution_parameters(handle)
     sock.sendall(p.encode(p.Loaded(200, f"loaded model {load.model_name}. [PID]:{os.getpid()}", os.getpid(),
                                    parameters)))
-    return BatchRunner(handle, context)
+    return BatchRunner(handle, context, _tracer(load.model_name))
+
+
+def _tracer(model_name: str) -> Any:
+    """A ``WorkerTracer`` when OpenTelemetry is set up in this process or configured through the
+    ``OTEL_*`` variables the worker inherits; None (and nothing imported) otherwise."""
+    from sagemaker_inference.server.config import tracing_configured
+    from sagemaker_inference.server.observability import tracing
+
+    if not tracing.tracing_enabled(tracing_configured(os.environ)):
+        return None
+    return tracing.WorkerTracer(model_name)
 
 
 def _execution_parameters(handle: Any) -> str:
@@ -350,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         sock.close()
+        if _runner is not None and _runner.tracer is not None:
+            from sagemaker_inference.server.observability.tracing import shutdown
+
+            shutdown()
 
 
 if __name__ == "__main__":
