@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 
+from sagemaker_inference.conformance import cli as conformance_cli
 from sagemaker_inference.local import commands as local_commands
 from sagemaker_inference.server.config import ConfigError, ServerConfig, parse_log_level
 
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--metrics-port", type=int, help="also serve /metrics, /livez and /readyz on this port "
                                          "[SAGEMAKER_METRICS_PORT; inside SAGEMAKER_SAFE_PORT_RANGE when set]")
     local_commands.register(commands)  # runtime, transform: a local SageMaker (sagemaker_inference.local)
+    conformance_cli.register(commands)
     return parser
 
 
@@ -94,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in local_commands.NAMES:
         args = _parser().parse_args(argv)
         return int(args.run(args))
+    if argv[:1] == ["check"]:
+        return conformance_cli.main(argv[1:])
     try:
         config = config_from_args(argv, dict(os.environ))
     except ConfigError as exc:
