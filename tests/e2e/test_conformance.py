@@ -24,9 +24,6 @@ from tests.e2e.serverproc import ServerProcess
 KNOWN_FAILING = {
     "http.half-close": "issue 16 #1 (half-closed connections lose responses)",
     "http.half-close-pipelined": "issue 16 #1 (half-closed connections lose responses)",
-    "payload.npy-exotic-dtypes": "issue 16 #3 (exotic NPY dtypes give 500)",
-    "http.corpus": "issue 16 #3 (npy-bytes, npy-void, npy-zero-itemsize-huge: 500) and issue 15 #10 "
-                   "(json-charset-undefined: 500)",
     "process.sigterm-drain": "issue 16 #2 (a request sent as SIGTERM arrives can be lost)",
 }
 
