@@ -32,7 +32,8 @@ def test_every_case_has_an_expected_class_from_the_vocabulary(full):
 
 def test_generation_is_deterministic(full):
     again = corpus.cases(full=True)
-    assert [(c.name, c.wire, c.expect) for c in again] == [(c.name, c.wire, c.expect) for c in full]
+    differ = [(a.name, b.name) for a, b in zip(again, full) if (a.name, a.wire, a.expect) != (b.name, b.wire, b.expect)]
+    assert (len(again), differ[:3]) == (len(full), [])
 
 
 def test_quick_subset_holds_every_shipped_case_and_some_of_each_family(full):
