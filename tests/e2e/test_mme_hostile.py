@@ -5,8 +5,10 @@ that used to be 500s. Each refusal is a 400 naming the field, and the server kee
 
 from __future__ import annotations
 
+import gzip
 import io
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,94 @@ def test_list_with_limit_zero_pages_forward(hostile):
         assert first["nextPageToken"] == "1"
         rest = server.client.get("/models", params={"limit": "1", "next_page_token": first["nextPageToken"]}).json()
         assert [m["modelName"] for m in rest["models"]] == ["other"]
+
+
+# -- archives ----------------------------------------------------------------------------------
+
+
+def peak_rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
+
+
+def long_name_bomb(path: Path, claimed: int) -> Path:
+    """A gzipped tar whose first header is a GNU long name of ``claimed`` bytes (they compress well)."""
+    header = tarfile.TarInfo("././@LongLink")
+    header.type, header.size = tarfile.GNUTYPE_LONGNAME, claimed
+    with gzip.open(path, "wb", compresslevel=9) as out:
+        out.write(header.tobuf(tarfile.GNU_FORMAT))
+        chunk = b"a" * (1 << 20)
+        for _ in range(claimed // len(chunk)):
+            out.write(chunk)
+        out.write(tarfile.TarInfo("x").tobuf(tarfile.GNU_FORMAT) + b"\0" * 1024)  # the member it names
+    return path
+
+
+def test_archive_bombs_cost_the_frontend_nothing(hostile, tmp_path):
+    root, _, _ = hostile
+    long_name_bomb(root / "longname.tar.gz", 150 * 1024 * 1024)
+    assert (root / "longname.tar.gz").stat().st_size < 400_000
+    with tarfile.open(root / "many.tar.gz", "w:gz") as tar:
+        for i in range(25_000):
+            tar.addfile(tarfile.TarInfo(f"f{i}"), io.BytesIO(b""))
+    with tarfile.open(root / "clash.tar", "w") as tar:
+        for name in ("code", "code/inference.py"):
+            info = tarfile.TarInfo(name)
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"x"))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    with start_mme(root, env={"TMPDIR": str(scratch)}) as server:
+        before = peak_rss_mib(server.proc.pid)
+        for url, expected in (("longname.tar.gz", "extended header"), ("many.tar.gz", "more than 20000 entries"),
+                              ("clash.tar", "both as a file and as a directory")):
+            status, error_type, message = error(register(server, "bomb", url))
+            assert (status, error_type) == (400, "InvalidModelException"), message
+            assert expected in message
+        assert peak_rss_mib(server.proc.pid) - before < 20
+        assert list(scratch.iterdir()) == []
+        assert register(server, "good", "good").status_code == 200
+
+
+def test_unpacked_size_cap_and_sparse_members(hostile, tmp_path):
+    root, _, _ = hostile
+    with tarfile.open(root / "zeros.tar.gz", "w:gz") as tar:
+        info = tarfile.TarInfo("weights.bin")
+        info.size = 64 * 1024 * 1024
+        tar.addfile(info, io.BytesIO(b"\0" * info.size))
+    sparse = tarfile.TarInfo("sparse.bin")
+    sparse.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": "sparse.bin",
+                          "GNU.sparse.realsize": "150000000"}
+    with tarfile.open(root / "sparse.tar", "w", format=tarfile.PAX_FORMAT) as tar:
+        sparse.size = 2
+        tar.addfile(sparse, io.BytesIO(b"0\n"))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    with start_mme(root, env={"TMPDIR": str(scratch), "SAGEMAKER_MME_MAX_UNPACKED_MB": "16"}) as server:
+        status, _, message = error(register(server, "zeros", "zeros.tar.gz"))
+        assert status == 413 and "SAGEMAKER_MME_MAX_UNPACKED_MB" in message
+        status, _, message = error(register(server, "sparse", "sparse.tar"))
+        assert status == 400 and "sparse" in message
+        assert list(scratch.iterdir()) == []
+
+
+def test_shutdown_during_extraction_leaves_no_directory(hostile, tmp_path):
+    root, _, _ = hostile
+    with tarfile.open(root / "big.tar", "w") as tar:  # uncompressed, 512 MB: long enough to interrupt
+        for i in range(8):
+            info = tarfile.TarInfo(f"w{i}.bin")
+            info.size = 64 * 1024 * 1024
+            tar.addfile(info, io.BytesIO(b"\1" * info.size))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    server = start_mme(root, env={"TMPDIR": str(scratch)})
+    try:
+        assert server.client.post("/models", json={"model_name": "big", "url": "big.tar",
+                                                   "synchronous": False}).status_code == 202
+        deadline = time.monotonic() + 30
+        while not any(scratch.rglob("w*.bin")) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert any(scratch.rglob("w*.bin")), "extraction never started"
+    finally:
+        assert server.stop() == 0
+    assert list(scratch.iterdir()) == []

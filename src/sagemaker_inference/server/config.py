@@ -190,6 +190,7 @@ _SETTINGS = (
     _Setting("access_log", ("SAGEMAKER_ACCESS_LOG",), _bool),
     _Setting("memory_limit_mb", ("SAGEMAKER_MODEL_MEMORY_LIMIT_MB",), lambda n, v: _int(n, v, minimum=1)),
     _Setting("mme_lru_eviction", ("SAGEMAKER_MME_LRU_EVICTION",), _bool),
+    _Setting("mme_max_unpacked_mb", ("SAGEMAKER_MME_MAX_UNPACKED_MB",), lambda n, v: _int(n, v, minimum=1)),
     _Setting("mme_handler_modules", ("SAGEMAKER_MME_HANDLER_MODULES",),
              lambda n, v: tuple(m.strip() for m in v.split(",") if m.strip())),
     # Observability (docs/observability.md).
@@ -226,6 +227,7 @@ class ServerConfig:
     access_log: bool = False
     memory_limit_mb: int | None = None
     mme_lru_eviction: bool = False
+    mme_max_unpacked_mb: int | None = None  # cap on an archive's unpacked size (free disk applies anyway)
     # Installed modules a POST /models "handler" may name, besides the server's own handler and
     # modules inside the model directory; "*" allows any.
     mme_handler_modules: tuple[str, ...] = ()

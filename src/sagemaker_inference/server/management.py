@@ -25,7 +25,7 @@ from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qsl
 
-from sagemaker_inference.server import model_store
+from sagemaker_inference.server import archives, model_store
 from sagemaker_inference.server.config import DEFAULT_HANDLER
 from sagemaker_inference.server.registry import LoadError, ModelState
 
@@ -335,21 +335,30 @@ async def _answer(exchange: Exchange | None, work: Coroutine[Any, Any, None], su
 
 
 async def _load(app: App, registration: Registration) -> None:
-    """Resolve, check memory, unpack, start workers. The caller has reserved the name."""
+    """Resolve, unpack (archives), check the handler and memory, start workers. The caller has reserved the name."""
     registry, name = app.registry, registration.model_name
     loop = asyncio.get_running_loop()
     started, unpacked = time.monotonic(), None
     try:
         source = await loop.run_in_executor(None, model_store.resolve, registration.url, app.config.model_root)
-        spec = _spec(app, registration, source.path)
-        await _reserve_memory(app, name, source.footprint(spec.workers))
         if source.is_archive:
-            unpacked = await loop.run_in_executor(None, model_store.extract, source.path, name)
-            spec = _spec(app, registration, unpacked)
+            extraction = archives.Extraction(source.path, name, _archive_limits(app), app.config.startup_timeout)
+            unpacked = extraction.target
+            registry.unpacking[name] = extraction  # a shutdown meanwhile cancels it
+            try:
+                await loop.run_in_executor(None, extraction.run)
+            except archives.Refused as exc:
+                raise LoadError(exc.status, exc.error_type, exc.message) from None
+            finally:
+                registry.unpacking.pop(name, None)
+            registry.unpacked[name] = unpacked  # from now on a shutdown deletes it with the others
+            source = await loop.run_in_executor(None, model_store.measure, unpacked)
+        spec = _spec(app, registration, source.path)
         if registration.handler is not None and registration.handler != app.config.handler:
             allowed = (DEFAULT_HANDLER, *app.config.mme_handler_modules)
             await loop.run_in_executor(None, model_store.confine_handler, registration.handler, spec.model_dir,
                                        allowed)
+        await _reserve_memory(app, name, source.footprint(spec.workers))
         deadline = max(spec.response_timeout, app.config.startup_timeout)
         try:
             model = await asyncio.wait_for(registry.load(spec, registration.url), deadline)
@@ -358,17 +367,21 @@ async def _load(app: App, registration: Registration) -> None:
                             f"Failed to start workers: the model did not load within {deadline:g} s") from None
     except BaseException:
         registry.reservations.pop(name, None)
+        registry.unpacked.pop(name, None)
         if unpacked is not None:
             await loop.run_in_executor(None, model_store.remove, unpacked)
         raise
     model.memory_estimate = registry.reservations.pop(name, 0)
-    if unpacked is not None:
-        registry.unpacked[name] = unpacked
     elapsed = time.monotonic() - started
     # Named as SageMaker's multi-model endpoint metric (microseconds), so logs and CloudWatch agree.
     logger.info("model %r loaded from %s: %d worker(s), handler %s, in %.2f s (ModelLoadingTime %d us)", name,
                 registration.url, spec.workers, spec.handler, elapsed, elapsed * 1e6,
                 extra={"model": name, "ModelLoadingTime": int(elapsed * 1e6)})
+
+
+def _archive_limits(app: App) -> archives.Limits:
+    cap = app.config.mme_max_unpacked_mb
+    return archives.Limits(max_bytes=cap * model_store.MIB if cap else None)
 
 
 def _spec(app: App, registration: Registration, model_dir: str) -> ModelSpec:

@@ -22,10 +22,7 @@ import os
 import re
 import shutil
 import stat
-import tarfile
-import tempfile
-from collections.abc import Collection, Iterable
-from typing import IO
+from collections.abc import Collection
 
 from sagemaker_inference.server.registry import LoadError
 
@@ -37,7 +34,6 @@ ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 HINT_FILE = "memory_mb"
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-_COPY_CHUNK = 1024 * 1024
 
 
 class InvalidModelURL(LoadError):
@@ -46,10 +42,6 @@ class InvalidModelURL(LoadError):
 
 class ModelNotInStore(LoadError):
     """The url is acceptable but nothing is there."""
-
-
-class UnsafeArchive(LoadError):
-    """A model archive is corrupt or has a member that could write outside its directory."""
 
 
 class InsufficientMemory(LoadError):
@@ -62,7 +54,7 @@ class ModelSource:
 
     path: str
     is_archive: bool
-    size: int  # bytes on disk (directory) or uncompressed (archive)
+    size: int  # bytes on disk (a directory's files, or the archive file until it is unpacked)
     hint: int | None  # bytes the model says it needs per worker, from its ``memory_mb`` file
 
     def footprint(self, workers: int) -> int:
@@ -103,10 +95,11 @@ def resolve(url: str, root: str) -> ModelSource:
         if not _is_archive_only(path):
             return ModelSource(path, False, _directory_size(path), _read_hint(path))
         path = _walk(path, ARCHIVE_NAME, url)
-    if not (stat.S_ISREG(os.stat(path).st_mode) and path.endswith(ARCHIVE_SUFFIXES)):
+    st = os.stat(path)
+    if not (stat.S_ISREG(st.st_mode) and path.endswith(ARCHIVE_SUFFIXES)):
         raise InvalidModelURL(400, "InvalidModelException", f"Model url is not a directory or tar archive: {url}")
-    size, hint = _scan_archive(path)
-    return ModelSource(path, True, size, hint)
+    # Not read here: archives.Extraction streams it once, in a child process, and measures it.
+    return ModelSource(path, True, st.st_size, None)
 
 
 def _relative_to_root(url: str, root: str) -> str:
@@ -250,99 +243,18 @@ def _parse_hint(raw: bytes) -> int | None:
     return int(value * MIB)
 
 
-# -- archives ----------------------------------------------------------------------------------
+# -- unpacked archives (unpacking itself: archives.py) ----------------------------------------
 
 
-def _scan_archive(path: str) -> tuple[int, int | None]:
-    """Check every member, sum their sizes, read the hint: all before anything is written."""
-    total, hint = 0, None
-    with _open_archive(path) as archive:
-        for member in _members(archive, path):
-            total += member.size if member.isfile() else 0
-            if member.isfile() and _member_parts(member) == [HINT_FILE]:
-                hint = _parse_hint(_read_member(archive, member, 64))
-    return total, hint
-
-
-def extract(path: str, name: str) -> str:
-    """Unpack a checked archive into a new private directory (mode 0700) and return it."""
-    target = tempfile.mkdtemp(prefix=f"sagemaker-model-{name[:64]}-")  # names reach 256, file names 255
-    try:
-        with _open_archive(path) as archive:
-            for member in _members(archive, path):
-                _extract_member(archive, member, target)
-    except OSError as exc:
-        remove(target)
-        raise LoadError(500, "InternalServerException", f"Failed to unpack model archive: {exc.strerror}") from None
-    except BaseException:
-        remove(target)
-        raise
-    return target
+def measure(directory: str) -> ModelSource:
+    """An unpacked archive, measured as a directory model."""
+    return ModelSource(directory, False, _directory_size(directory), _read_hint(directory))
 
 
 def remove(directory: str | None) -> None:
     """Delete an unpacked model; a missing directory is fine."""
     if directory:
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def _open_archive(path: str) -> tarfile.TarFile:
-    try:
-        return tarfile.open(path, "r:*")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise UnsafeArchive(400, "InvalidModelException", f"Invalid model archive: {exc}") from None
-
-
-def _members(archive: tarfile.TarFile, path: str) -> Iterable[tarfile.TarInfo]:
-    """Every member, refusing the first unsafe one. Reading the index also detects corruption."""
-    try:
-        members = archive.getmembers()
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise UnsafeArchive(400, "InvalidModelException", f"Invalid model archive: {exc}") from None
-    for member in members:
-        if not (member.isfile() or member.isdir()):
-            raise UnsafeArchive(400, "InvalidModelException",
-                                f"Model archive entry is a link or device, refused: {member.name}")
-        _member_parts(member)
-    return members
-
-
-def _member_parts(member: tarfile.TarInfo) -> list[str]:
-    name = member.name
-    if name.startswith("/") or "\x00" in name or ".." in name.split("/"):
-        raise UnsafeArchive(400, "InvalidModelException", f"Model archive entry escapes its directory: {name}")
-    return [p for p in name.split("/") if p not in ("", ".")]
-
-
-def _read_member(archive: tarfile.TarFile, member: tarfile.TarInfo, limit: int) -> bytes:
-    source = archive.extractfile(member)
-    return source.read(limit) if source is not None else b""
-
-
-def _extract_member(archive: tarfile.TarFile, member: tarfile.TarInfo, target: str) -> None:
-    parts = _member_parts(member)
-    if not parts:
-        return
-    destination = os.path.join(target, *parts)
-    if member.isdir():
-        os.makedirs(destination, mode=0o755, exist_ok=True)
-        return
-    os.makedirs(os.path.dirname(destination), mode=0o755, exist_ok=True)
-    source = archive.extractfile(member)
-    # O_NOFOLLOW: nothing in ``target`` is a symlink (none are extracted), so this is belt and braces.
-    fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        if source is not None:
-            _copy(source, out)
-    os.chmod(destination, 0o755 if member.mode & 0o111 else 0o644)
-
-
-def _copy(source: IO[bytes], out: IO[bytes]) -> None:
-    while True:
-        chunk = source.read(_COPY_CHUNK)
-        if not chunk:
-            return
-        out.write(chunk)
 
 
 # -- memory ------------------------------------------------------------------------------------

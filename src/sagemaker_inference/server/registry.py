@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Callable
 
+from sagemaker_inference.server.archives import Extraction
 from sagemaker_inference.server.config import ServerConfig
 from sagemaker_inference.server.observability.counters import ModelCounters
 from sagemaker_inference.server.workers.pool import ModelSpec, WorkerGroup
@@ -80,6 +81,7 @@ class ModelRegistry:
         # them, and the private directories archives were unpacked into (deleted on unload).
         self.reservations: dict[str, int] = {}
         self.unpacked: dict[str, str] = {}
+        self.unpacking: dict[str, Extraction] = {}  # archives being unpacked (cancelled at shutdown)
 
     def spec(self, name: str, model_dir: str, *, handler: str | None = None, workers: int | None = None,
              batch_size: int | None = None, max_batch_delay_ms: float | None = None,
@@ -170,6 +172,9 @@ class ModelRegistry:
         return [f for m in self.models.values() for f in m.group.request_stats()]
 
     async def stop_all(self, drain_timeout: float) -> None:
+        for extraction in list(self.unpacking.values()):
+            # The child is killed and its directory deleted now; the load then fails (503).
+            await asyncio.get_running_loop().run_in_executor(None, extraction.cancel)
         await asyncio.gather(*(m.group.stop(drain_timeout) for m in list(self.models.values())))
         for directory in self.unpacked.values():
             shutil.rmtree(directory, ignore_errors=True)  # archives unpacked for models loaded at shutdown
