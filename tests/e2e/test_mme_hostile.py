@@ -135,10 +135,10 @@ def long_name_bomb(path: Path, claimed: int) -> Path:
 
 def test_archive_bombs_cost_the_frontend_nothing(hostile, tmp_path):
     root, _, _ = hostile
-    long_name_bomb(root / "longname.tar.gz", 150 * 1024 * 1024)
+    long_name_bomb(root / "longname.tar.gz", 64 * 1024 * 1024)
     assert (root / "longname.tar.gz").stat().st_size < 400_000
     with tarfile.open(root / "many.tar.gz", "w:gz") as tar:
-        for i in range(25_000):
+        for i in range(20_001):
             tar.addfile(tarfile.TarInfo(f"f{i}"), io.BytesIO(b""))
     with tarfile.open(root / "clash.tar", "w") as tar:
         for name in ("code", "code/inference.py"):
