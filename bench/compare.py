@@ -28,7 +28,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workload", default="echo,numeric", help=f"comma list of: {', '.join(workloads.WORKLOADS)}")
     parser.add_argument(
-        "--stacks", default="ours,mms", help="comma list of: ours, mms, before (before: BENCH_BEFORE_PYTHON's tree)"
+        "--stacks", default="ours,mms",
+        help="comma list of: ours, mms, before (before: BENCH_BEFORE_PYTHON's tree), ours-nometrics "
+             "(ours with SAGEMAKER_METRICS=false: the cost of metrics); a stack may be listed twice to interleave runs",
     )
     parser.add_argument("--connections", type=_ints, default=(1, 16, 64), help="comma list (default 1,16,64)")
     parser.add_argument("--quick", action="store_true", help="3 s runs after 2 s warm-ups instead of 10 s after 5 s")
