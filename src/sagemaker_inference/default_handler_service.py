@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 from sagemaker_inference.transformer import Transformer
 
@@ -57,3 +57,20 @@ class DefaultHandlerService:
             os.environ[PYTHON_PATH_ENV] = code_dir_path
 
         self._service.validate_and_initialize(model_dir=model_dir, context=context)
+
+    @property
+    def bidirectional_stream(self) -> Callable[[Any, Any], Any] | None:
+        """``(messages, context) -> outputs`` for a bidirectional session, when the user module
+        defines ``bidirectional_stream_fn``; None otherwise (the server then refuses sessions)."""
+        service = self._service
+        if getattr(service, "_bidirectional_stream_fn", None) is None:
+            return None
+        return service.bidirectional_stream
+
+    @property
+    def close_session(self) -> Callable[[str, Any], Any] | None:
+        """``(session_id, context)``: the user module's ``close_session_fn``, if it defines one."""
+        service = self._service
+        if getattr(service, "_close_session_fn", None) is None:
+            return None
+        return service.close_session

@@ -14,6 +14,13 @@ How a batch is served (differences from upstream are in docs/compatibility.md):
   inputs are decoded one by one, the model is called once for the batch, and outputs are
   encoded one by one (``_transform_batch``).
 
+Streaming: a body that is an iterator (a generator) is streamed by the server, chunk by chunk.
+``transform_fn`` and ``output_fn`` may return one (also as ``(iterator, content_type)``); a
+``predict_fn`` that returns one with the default ``output_fn`` has it passed through unencoded.
+Sessions: ``bidirectional_stream_fn(messages, model[, context])`` serves a WebSocket session and
+``close_session_fn(session_id, model[, context])`` runs when a stateful session closes or expires
+(see docs/streaming.md).
+
 User functions are called through ``_run_handler_function``, which passes the context only
 when the function's signature has room for it. The parameter count is computed once per
 function (``inspect.signature`` costs microseconds) and cached.
@@ -29,6 +36,7 @@ from typing import Any, Callable
 from sagemaker_inference import _mime, _responses, content_types, decoder, environment, errors, logging, utils
 from sagemaker_inference.default_inference_handler import DefaultInferenceHandler
 from sagemaker_inference.errors import BaseInferenceToolkitError, GenericInferenceToolkitError
+from sagemaker_inference.streaming import is_stream as _is_stream
 
 logger = logging.get_logger()
 
@@ -62,6 +70,9 @@ class Transformer:
         self._predict_fn: Callable[..., Any] | None = None
         self._output_fn: Callable[..., Any] | None = None
         self._predict_batch_fn: Callable[..., Any] | None = None
+        self._bidirectional_stream_fn: Callable[..., Any] | None = None
+        self._close_session_fn: Callable[..., Any] | None = None
+        self._user_output_fn = False
         self._context: Any = None
         self._arities: dict[Any, int] = {}
 
@@ -227,6 +238,10 @@ class Transformer:
             if transform_fn and user_predict_batch_fn:
                 raise ValueError("Cannot use transform_fn implementation in conjunction with predict_batch_fn")
 
+            self._bidirectional_stream_fn = _defined(user_module, "bidirectional_stream_fn")
+            self._close_session_fn = _defined(user_module, "close_session_fn")
+            self._user_output_fn = output_fn is not None
+
             self._transform_fn = transform_fn or self._default_transform_fn
             self._input_fn = input_fn or handler.default_input_fn
             self._predict_fn = predict_fn or handler.default_predict_fn
@@ -295,13 +310,43 @@ class Transformer:
             raise errors.DecodeError(f"input_fn could not read the request: {type(e).__name__}: {e}") from e
 
     def _encode_output(self, prediction: Any, accept: str) -> Any:
-        """``output_fn``; an ``UnsupportedFormatError`` from it means 406."""
+        """``output_fn``; an ``UnsupportedFormatError`` from it means 406. A streamed prediction
+        (an iterator) skips the default ``output_fn``, which could only encode it whole."""
+        if not self._user_output_fn and _is_stream(prediction):
+            return prediction
         try:
             return self._run_handler_function(self._output_fn, prediction, accept)
         except errors.UnsupportedFormatError as e:
             if isinstance(e, BaseInferenceToolkitError):
                 raise
             raise errors.NotAcceptableError(accept, str(e)) from e
+
+    def bidirectional_stream(self, messages: Any, context: Any = None) -> Any:
+        """Serve one bidirectional session: ``bidirectional_stream_fn(messages, model[, context])``.
+
+        Args:
+            messages (iterator): the client's messages, each ``str`` (text) or ``bytes`` (binary).
+            context (obj): the session's own context (the upgrade request's headers and query).
+
+        Returns:
+            iterator: the messages to send back (``str`` as text, ``bytes`` as binary).
+        """
+        if self._bidirectional_stream_fn is None:
+            raise NotImplementedError("the user module defines no bidirectional_stream_fn")
+        return self._call_with(self._bidirectional_stream_fn, context, messages, self._model)
+
+    def close_session(self, session_id: str, context: Any = None) -> Any:
+        """Run ``close_session_fn(session_id, model[, context])`` if the user module has one."""
+        if self._close_session_fn is None:
+            return None
+        return self._call_with(self._close_session_fn, context, session_id, self._model)
+
+    def _call_with(self, func: Callable[..., Any], context: Any, *argv: Any) -> Any:
+        """``_run_handler_function`` with an explicit context (sessions have their own)."""
+        arity = _arity(func)
+        if arity == len(argv) + 1:
+            return func(*argv, context)
+        return func(*argv)
 
     def _run_handler_function(self, func: Callable[..., Any], *argv: Any) -> Any:
         """Helper to call the handler function which covers 2 cases:

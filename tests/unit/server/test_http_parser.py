@@ -223,9 +223,28 @@ def test_http_1_0_keep_alive_pipelined(feed):
 
 
 def test_upgrade_is_ignored_and_pipelined_requests_after_it_are_kept(feed):
-    data = (b"GET /ping HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+    data = (b"GET /ping HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: irc/6.9\r\n\r\n"
             b"GET /ping2 HTTP/1.1\r\n\r\n")
-    assert summary(feed(data)) == [(b"GET", b"/ping", b"", b"", True), (b"GET", b"/ping2", b"", b"", True)]
+    events = feed(data)
+    assert summary(events) == [(b"GET", b"/ping", b"", b"", True), (b"GET", b"/ping2", b"", b"", True)]
+    assert not any(e.upgrade for e in events)
+
+
+def test_websocket_upgrade_stops_http_and_keeps_the_bytes_after_it():
+    assembler = RequestAssembler(1000)
+    head = (b"GET /invocations-bidirectional-stream?a=1 HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\n"
+            b"Upgrade: WebSocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    frames = b"\x81\x85\x00\x00\x00\x00hello"
+    [request] = assembler.feed(head + frames[:3])
+    assert request.upgrade and request.path == b"/invocations-bidirectional-stream" and request.query == b"a=1"
+    assert assembler.feed(frames[3:] + b"GET /ping HTTP/1.1\r\n\r\n") == []
+    assert assembler.upgrade_rest == frames + b"GET /ping HTTP/1.1\r\n\r\n"
+
+
+def test_websocket_upgrade_on_post_is_an_ordinary_request(feed):
+    data = b"POST /x HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 2\r\n\r\n{}"
+    [request] = feed(data)
+    assert not request.upgrade and request.body == b"{}"
 
 
 def test_h2c_upgrade_post_keeps_its_body(feed):

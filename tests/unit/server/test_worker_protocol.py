@@ -36,6 +36,21 @@ MESSAGES = [
     p.WorkerStats(2**40, 0.0, 3, 0.0125, [0, 1, 2] + [0] * (len(p.DURATION_BUCKETS) - 2),
                   [p.HandlerMetric("PredictionTime", "Milliseconds", 12.5),
                    p.HandlerMetric("Hits", "Count", 3.0, counter=True), p.HandlerMetric("caf\u00e9", "", -1.0)]),
+    p.Loaded(200, "ok", 7, '{"MaxPayloadInMB": 6}', p.CAN_BIDI | p.CAN_CLOSE_SESSION),
+    p.Reply(9, [p.Response(200, b"OK", [(b"content-type", b"text/event-stream")], b"", p.WORKER_CHANNEL_BIT | 5),
+                p.Response(200, b"", [], b"plain")]),
+    p.ChannelOpen(3, REQUEST),
+    p.ChannelOpen(2**62, p.Request(b"id", [], [], b"")),
+    p.ChannelData(p.WORKER_CHANNEL_BIT | 1, b"data: token\n\n"),
+    p.ChannelData(4, "h\u00e9llo".encode(), binary=False),
+    p.ChannelData(4, b""),
+    p.ChannelCredit(p.WORKER_CHANNEL_BIT | 1, 1),
+    p.ChannelCredit(8, 2**32 - 1),
+    p.ChannelEnd(4),
+    p.ChannelEnd(p.WORKER_CHANNEL_BIT | 9, 1011, "ValueError: bad token \u2014 details"),
+    p.CloseSession(1, "a1-b2-c3"),
+    p.SessionClosed(1),
+    p.SessionClosed(2, 500, "close_session_fn raised KeyError"),
 ]
 
 
@@ -181,3 +196,27 @@ def test_max_frame_is_enforced_before_buffering():
     reader = p.FrameReader(max_frame=1024)
     with pytest.raises(p.ProtocolError):
         reader.feed(struct.pack("!IB", 1025, p.KIND_BATCH))
+
+
+def test_channel_data_fast_path_matches_the_message_encoding():
+    assert p.encode_channel_data(5, b"xyz", False) == p.encode(p.ChannelData(5, b"xyz", binary=False))
+
+
+def test_stream_frames_interleave_with_replies_in_one_read():
+    """What one worker write may hold: a reply with a stream head, chunks, credits, the end."""
+    channel = p.WORKER_CHANNEL_BIT | 1
+    messages = [p.Reply(1, [p.Response(200, b"", [], b"", channel)]), p.ChannelData(channel, b"a"),
+                p.ChannelData(channel, b"b"), p.ChannelEnd(channel), p.Reply(2, [p.Response(200, b"", [], b"x")])]
+    decoded = p.FrameReader().feed(b"".join(p.encode(m) for m in messages))
+    assert decoded == messages
+    assert [getattr(r, "channel", None) for r in decoded[0].responses] == [channel]
+
+
+@pytest.mark.parametrize("message", [p.ChannelData(1, b"abc"), p.ChannelEnd(1, 1000, "x"), p.ChannelOpen(1, REQUEST)],
+                         ids=repr)
+def test_truncated_channel_messages_are_protocol_errors(message):
+    frame = p.encode(message)
+    kind = frame[4]
+    short = struct.pack("!IB", 5, kind) + frame[5:9]  # a frame that ends inside the fixed head
+    with pytest.raises(p.ProtocolError):
+        p.FrameReader().feed(short)

@@ -8,12 +8,15 @@ the byte stream can no longer be trusted, so ``feed`` returns nothing more.
 
 Pipelining: one ``feed`` can complete several requests; they come back in order.
 
-Upgrade: we never switch protocols (RFC 9110 §7.8 lets a server ignore ``Upgrade``), so a request
-with ``Connection: Upgrade`` is an ordinary request. llhttp sees it differently: it ends the
-message right after the head (httptools tells it to skip the body) and stops, reporting where the
-"other protocol" starts. So we read a declared ``Content-Length`` body ourselves (``curl --http2``
-sends ``Upgrade: h2c`` on plain-HTTP POSTs) and resume parsing after it; a chunked body on such a
-request is refused (400) rather than guessed at.
+Upgrade: we switch to one protocol only, WebSocket: a ``GET`` with ``Upgrade: websocket`` comes out
+with ``upgrade`` set, and the assembler stops there; what follows it is kept in ``upgrade_rest``
+for the WebSocket protocol (or dropped with the connection if the app refuses the upgrade). Any
+other ``Upgrade`` is ignored (RFC 9110 §7.8 lets a server ignore it): an ordinary request.
+llhttp sees it differently: it ends the message right after the head (httptools tells it to
+skip the body) and stops, reporting where the "other protocol" starts. So we read a declared
+``Content-Length`` body ourselves (``curl --http2`` sends ``Upgrade: h2c`` on plain-HTTP POSTs)
+and resume parsing after it; a chunked body on such a request is refused (400) rather than
+guessed at.
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ MAX_HEAD_BYTES = 64 * 1024
 class HTTPRequest:
     """One complete request. Header names keep the case the client sent (handlers rely on it)."""
 
-    __slots__ = ("method", "path", "query", "headers", "body", "keep_alive", "expect_continue")
+    __slots__ = ("method", "path", "query", "headers", "body", "keep_alive", "expect_continue", "upgrade")
 
     def __init__(self, method: bytes, path: bytes, query: bytes, headers: list[tuple[bytes, bytes]],
                  body: bytes, keep_alive: bool):
         self.method, self.path, self.query = method, path, query
         self.headers, self.body, self.keep_alive = headers, body, keep_alive
         self.expect_continue = False
+        self.upgrade = False  # a WebSocket upgrade request: nothing after it on the connection is HTTP
 
     def header(self, name: bytes) -> bytes | None:
         """The last value of a header, matched case-insensitively (``name`` in lower case)."""
@@ -82,6 +86,8 @@ class RequestAssembler:
         self._events: list[Event] = []
         self._failed = False
         self._upgrade_body_left = 0
+        self._upgraded = False
+        self.upgrade_rest = b""  # bytes after a WebSocket upgrade request (the first frames)
         self._reset()
 
     def _reset(self) -> None:
@@ -101,6 +107,9 @@ class RequestAssembler:
 
     def feed(self, data: bytes) -> list[Event]:
         while data and not self._failed:
+            if self._upgraded:
+                self.upgrade_rest += data
+                break
             data = self._feed_body(data) if self._upgrade_body_left else self._feed_parser(data)
         events, self._events = self._events, []
         return events
@@ -198,5 +207,12 @@ class RequestAssembler:
         request = HTTPRequest(self._parser.get_method(), path, query, self._headers, body,
                               self._parser.should_keep_alive())
         request.expect_continue = self._expect_continue
+        if self._parser.should_upgrade() and request.method == b"GET" and _wants_websocket(self._headers):
+            request.upgrade = self._upgraded = True
         self._events.append(request)
         self._reset()
+
+
+def _wants_websocket(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(len(name) == 7 and name.lower() == b"upgrade" and b"websocket" in value.lower()
+               for name, value in headers)

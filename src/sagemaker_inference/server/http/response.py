@@ -43,10 +43,29 @@ def render(status: int, reason: bytes, headers: Sequence[tuple[bytes, bytes]], b
 
 def render_lines(status: int, reason: bytes, header_lines: bytes, body: bytes, *, keep_alive: bool,
                  request_id: bytes = b"") -> bytes:
-    """``render`` with the handler's headers already rendered as ``name: value\r\n`` lines."""
+    """``render`` with the handler's headers already rendered as ``name: value\r\n`` lines.
+    204 and 304 have neither a body nor a content-length (RFC 9110 §8.6)."""
+    length = b"content-length: %d\r\n" % len(body) if status != 204 and status != 304 else b""
     return b"".join((_status_line(status, reason), header_lines,
                      b"x-request-id: %s\r\n" % request_id if request_id else b"", NO_CACHE,
-                     b"content-length: %d\r\n" % len(body), KEEP_ALIVE if keep_alive else CLOSE, body))
+                     length, KEEP_ALIVE if keep_alive else CLOSE, body if length else b""))
+
+
+CHUNKED = b"transfer-encoding: chunked\r\n"
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+def render_stream_head(status: int, reason: bytes, header_lines: bytes, *, keep_alive: bool,
+                       request_id: bytes = b"") -> bytes:
+    """The head of a streamed response: chunked, no content-length; the chunks follow."""
+    return b"".join((_status_line(status, reason), header_lines,
+                     b"x-request-id: %s\r\n" % request_id if request_id else b"", NO_CACHE,
+                     CHUNKED, KEEP_ALIVE if keep_alive else CLOSE))
+
+
+def chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body (``data`` must not be empty: that would end the body)."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 def json_body(payload: object) -> bytes:

@@ -10,9 +10,20 @@ batches form a FIFO whose head is the one running. That gives simple, safe failu
   the batches behind it are re-queued as above.
 
 Several batches may be in flight per worker (``pipeline``): under load the worker then reads
-many frames with one syscall and answers them with one write, which is where most of the
-per-request cost of a process hand-off goes. A queued request that finds no worker within the
+many frames with one syscall, which is where most of the per-request cost of a process hand-off
+goes. The worker writes each batch's reply before it starts the next (``process.py``), which is
+what makes "the head is the one running" true. A queued request that finds no worker within the
 response timeout is answered 504 rather than waiting forever (MMS waits forever).
+
+Streams and sessions are not batches: they live beside the FIFO, by id, in ``Worker.channels``
+(rules in ``streams.py``). A streamed response starts as an ordinary batch (its reply carries
+the head) and then holds no place in the FIFO, so it never holds the worker. A worker's death
+fails its head batch *and* every channel it had. New work prefers, among idle workers, the one
+with the fewest channels.
+
+Stateful sessions (``sessions.py``) pin requests to one worker: they wait in that worker's
+``pinned`` queue (never the model's), so they run where the session's state is, or fail with
+400 "session lost" when that worker has died; they are never moved to a worker without it.
 """
 
 from __future__ import annotations
@@ -25,11 +36,13 @@ import sys
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, cast
 
 from sagemaker_inference.server import batching
+from sagemaker_inference.server.sessions import SessionTable, StickySession
 from sagemaker_inference.server.workers import protocol as p
 from sagemaker_inference.server.workers.spawn import Spawned, worker_env
+from sagemaker_inference.server.workers.streams import Session, SessionPeer, Stream
 from sagemaker_inference.server.workers.worker import Inference, Worker, WorkerState, error_response
 
 if TYPE_CHECKING:
@@ -51,13 +64,16 @@ class ModelSpec:
     """What a group of workers serves; built by the registry from the config or a load request."""
 
     __slots__ = ("name", "model_dir", "handler", "workers", "batch_size", "max_batch_delay", "response_timeout",
-                 "queue_size")
+                 "queue_size", "session_expiration", "max_sessions", "max_bidi_sessions")
 
     def __init__(self, name: str, model_dir: str, handler: str, workers: int, batch_size: int = 1,
-                 max_batch_delay: float = 0.1, response_timeout: float = 60.0, queue_size: int = 1000):
+                 max_batch_delay: float = 0.1, response_timeout: float = 60.0, queue_size: int = 1000,
+                 session_expiration: float = 1200.0, max_sessions: int = 10000, max_bidi_sessions: int = 64):
         self.name, self.model_dir, self.handler, self.workers = name, model_dir, handler, workers
         self.batch_size, self.max_batch_delay = batch_size, max_batch_delay
         self.response_timeout, self.queue_size = response_timeout, queue_size
+        self.session_expiration, self.max_sessions = session_expiration, max_sessions
+        self.max_bidi_sessions = max_bidi_sessions  # open bidirectional sessions per worker
 
 
 class WorkerGroup:
@@ -96,6 +112,11 @@ class WorkerGroup:
         self._scale_waiters: list[tuple[list[Worker], asyncio.Future[bool]]] = []
         self._restarts: set[asyncio.TimerHandle] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.sessions = SessionTable(spec.session_expiration, spec.max_sessions)
+        self._pinned = 0  # requests waiting in workers' pinned queues (0: pump skips them)
+        self._next_channel = 0
+        self._next_call = 0
+        self._close_calls: dict[int, tuple[Worker, Callable[[int, str], None]]] = {}
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -105,7 +126,14 @@ class WorkerGroup:
 
     @property
     def pending(self) -> int:
-        return len(self.queue) + sum(len(b.items) for w in self.workers for b in w.inflight)
+        """Requests queued or running, plus open streams and sessions (a drain waits for them)."""
+        return len(self.queue) + sum(sum(len(b.items) for b in w.inflight) + len(w.channels) + len(w.pinned)
+                                     for w in self.workers)
+
+    @property
+    def capabilities(self) -> int:
+        """What the model's handler can do beyond ``handle`` (``protocol.CAN_*``), once loaded."""
+        return next((w.capabilities for w in self.workers if w.state == WorkerState.READY), 0)
 
     # -- start and stop -------------------------------------------------------------------------
 
@@ -262,7 +290,10 @@ class WorkerGroup:
         worker.head_started = time.monotonic()
         if isinstance(message, p.Reply):
             for item, response in zip(batch.items, message.responses):
-                item.sink.deliver(response)
+                if response.channel:
+                    self._start_stream(worker, item, cast(p.RenderedResponse, response))
+                else:
+                    item.sink.deliver(response)
             if len(message.responses) != len(batch.items):
                 for item in batch.items[len(message.responses):]:
                     item.sink.deliver(error_response(500, "InternalServerException", "Worker sent no response."))
@@ -273,7 +304,16 @@ class WorkerGroup:
         if self.failures and time.time() - worker.started_at > 30:
             self.failures = 0
 
+    def _start_stream(self, worker: Worker, item: Inference, head: p.RenderedResponse) -> None:
+        stream = Stream(worker, head.channel, item.sink)
+        worker.add_channel(head.channel, stream)
+        if item.sink.cancelled:
+            stream.cancel()  # the client left while the handler ran
+        else:
+            item.sink.start_stream(head, stream)
+
     def on_worker_lost(self, worker: Worker, previous: WorkerState) -> None:
+        self._fail_sessions_of(worker)
         if self.stopping or previous == WorkerState.STOPPING:
             self._fail_all(worker, 503, "ServiceUnavailableException", "Worker stopped.")
             return
@@ -336,6 +376,78 @@ class WorkerGroup:
                 item.sink.deliver(failure)
         worker.inflight.clear()
 
+    # -- sessions ---------------------------------------------------------------------------------
+
+    def open_bidi_session(self, peer: SessionPeer, request: p.Request) -> Session | None:
+        """Start a bidirectional session on the ready worker with the fewest; None when every
+        worker is at ``max_bidi_sessions`` (the caller answers 503)."""
+        ready = [w for w in self.workers if w.state == WorkerState.READY and w.sessions < self.spec.max_bidi_sessions]
+        if not ready:
+            return None
+        worker = min(ready, key=lambda w: w.sessions)
+        self._next_channel += 1
+        session = Session(worker, self._next_channel, peer)
+        worker.add_channel(session.channel, session)
+        worker.sessions += 1
+        worker.send_frame(p.encode(p.ChannelOpen(session.channel, request)))
+        return session
+
+    def new_sticky_session(self) -> StickySession | None:
+        """A stateful session on the ready worker with the fewest; None when there is no ready
+        worker or the model has ``max_sessions`` open (the caller answers 503)."""
+        ready = [w for w in self.workers if w.state == WorkerState.READY]
+        if not ready or self.sessions.full:
+            return None
+        worker = min(ready, key=lambda w: w.sticky_sessions)
+        worker.sticky_sessions += 1
+        return self.sessions.create(worker, time.monotonic(), time.time())
+
+    def submit_pinned(self, item: Inference, session: StickySession) -> bool:
+        """Queue a session's request for its worker; False when that queue is full."""
+        worker = cast(Worker, session.worker)
+        if len(worker.pinned) >= self.spec.queue_size:
+            return False
+        worker.pinned.append(item)
+        self._pinned += 1
+        self.schedule_pump()
+        return True
+
+    def close_sticky_session(self, session: StickySession, done: Callable[[int, str], None]) -> None:
+        """Remove the session and run the model's close hook on its worker; ``done(status, message)``
+        when it has run (or at once when the model has no hook)."""
+        self.sessions.remove(session.session_id)
+        cast(Worker, session.worker).sticky_sessions -= 1
+        self._call_close(session, done)
+
+    def _call_close(self, session: StickySession, done: Callable[[int, str], None]) -> None:
+        worker = cast(Worker, session.worker)
+        if not worker.capabilities & p.CAN_CLOSE_SESSION or worker.state != WorkerState.READY:
+            done(200, "")
+            return
+        self._next_call += 1
+        self._close_calls[self._next_call] = (worker, done)
+        worker.send_frame(p.encode(p.CloseSession(self._next_call, session.session_id)))
+
+    def on_session_closed(self, worker: Worker, message: p.SessionClosed) -> None:
+        entry = self._close_calls.pop(message.call_id, None)
+        if entry is not None:
+            entry[1](message.status, message.message)
+
+    def _fail_sessions_of(self, worker: Worker) -> None:
+        """The worker's state is gone: its stateful sessions are lost, their waiting requests fail."""
+        if worker.sticky_sessions:
+            self.sessions.worker_lost(worker)
+            worker.sticky_sessions = 0
+        lost = error_response(400, "BadRequestException",
+                              "session lost: the worker that held its state died; start a new session")
+        while worker.pinned:
+            self._pinned -= 1
+            worker.pinned.popleft().sink.deliver(lost)
+        for call_id, (owner, done) in list(self._close_calls.items()):
+            if owner is worker:
+                del self._close_calls[call_id]
+                done(400, "session lost")
+
     # -- dispatch -------------------------------------------------------------------------------
 
     def submit(self, item: Inference) -> bool:
@@ -358,6 +470,8 @@ class WorkerGroup:
         self._pump_scheduled = False
         queue, spec, counters = self.queue, self.spec, self.counters
         touched: list[Worker] = []
+        if self._pinned:
+            self._pump_pinned(touched)
         while queue:
             worker = self._least_busy()
             if worker is None:
@@ -387,6 +501,21 @@ class WorkerGroup:
         for worker in touched:
             worker.flush()
 
+    def _pump_pinned(self, touched: list[Worker]) -> None:
+        """Requests of stateful sessions go to their own worker only, one per batch, in order."""
+        for worker in self.workers:
+            pinned = worker.pinned
+            while pinned and worker.state == WorkerState.READY and len(worker.inflight) < self._pipeline:
+                item = pinned.popleft()
+                self._pinned -= 1
+                if item.sink.cancelled:
+                    continue
+                worker.send([item])
+                self.batches_sent += 1
+                self.requests_sent += 1
+                if worker not in touched:
+                    touched.append(worker)
+
     def _on_batch_timer(self) -> None:
         self._batch_timer = None
         self.pump()
@@ -399,19 +528,26 @@ class WorkerGroup:
         and pipelining, which only pays for quick batches, happens only behind quick batches.
         """
         best = None
+        idle = None
         now = 0.0
         for worker in self.workers:
             if worker.state != WorkerState.READY:
                 continue
             depth = len(worker.inflight)
             if not depth:
-                return worker
+                if not worker.channels:
+                    return worker
+                if idle is None or len(worker.channels) < len(idle.channels):
+                    idle = worker
+                continue
+            if idle is not None:
+                continue
             if depth >= self._pipeline:
                 continue
             now = now or time.monotonic()
             if now - worker.head_started < STALL and (best is None or depth < len(best.inflight)):
                 best = worker
-        return best
+        return idle or best
 
     # -- timeouts -------------------------------------------------------------------------------
 
@@ -428,6 +564,20 @@ class WorkerGroup:
             item.sink.deliver(error_response(504, "TimeoutException",
                                              f"No worker of model {self.spec.name} became free within "
                                              f"{timeout:g} seconds."))
+        for worker in self.workers:
+            if worker.channels:
+                for channel in list(worker.channels.values()):
+                    if isinstance(channel, Stream):
+                        channel.check_timeout(now, timeout)
+            while worker.pinned and now - worker.pinned[0].arrived > timeout:
+                self._pinned -= 1
+                worker.pinned.popleft().sink.deliver(error_response(
+                    504, "TimeoutException", f"The session's worker did not become free within {timeout:g} seconds."))
+        if self.sessions:
+            for session in self.sessions.expire(now):
+                if not session.lost:
+                    cast(Worker, session.worker).sticky_sessions -= 1
+                    self._call_close(session, lambda status, message: None)
         if self._loop is not None and not self.stopping:
             self._sweeper = self._loop.call_later(SWEEP_PERIOD, self._sweep)
 

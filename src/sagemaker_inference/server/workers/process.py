@@ -1,12 +1,26 @@
 """The worker process: load the model once, then answer batches in a plain blocking loop.
 
 Run as ``python -m sagemaker_inference.server.workers.process --fd 3``: the frontend passes one
-end of a socketpair as fd 3 and sends ``Load`` first. No event loop: a worker does one thing at a
-time, and the cheapest way to wait for work is a blocking ``recv``. Every frame that one ``recv``
-returns is answered before the next read; replies are written together, but never held longer
-than ``FLUSH_AFTER`` (0.2 ms): measured on 2 cores, holding them longer (2 ms) leaves the
-frontend idle while the worker computes and then the worker idle while the frontend catches up,
-costing a third of the throughput; writing each reply alone costs a syscall per request.
+end of a socketpair as fd 3 and sends ``Load`` first.
+
+Theory. Plain batches run on the main thread, strictly in the order they arrive, and each
+batch's reply is written *before the next batch starts*. That is what the frontend's failure
+rules rest on (``pool.py``): the oldest unanswered batch of a worker is the one running, so when
+a worker dies or hangs, exactly that batch fails and the ones behind it, which never started,
+run elsewhere. (Holding finished replies to write them together would break it: a completed
+request would be reported failed, and the crashing one would run twice.)
+
+Two ways to read, one at a time:
+
+* **plain** (every worker starts so): the main thread reads with a blocking ``recv`` and runs
+  each batch in the frames it got. No event loop, no thread hop: the cheapest hot path there is.
+* **concurrent**, from the moment the first stream or session starts (``channels.py``), for the
+  rest of the worker's life: a reader thread owns the socket, so credit and session messages
+  reach their channels at once, even while a long batch runs; batches (and anything that must
+  stay in order with them) go to the main thread through a queue.
+
+Streams and sessions run in threads of their own (``channels.py``), never on the main loop, so
+they do not hold the worker: plain batches keep flowing beside them.
 
 Exit: end-of-file on the socket (the frontend closed it) or any fatal error. SIGINT and SIGTERM
 are ignored (by a no-op handler, so that programs the handler starts get the default back): when
@@ -20,19 +34,25 @@ import argparse
 import json
 import logging
 import os
+import queue
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from typing import Any, cast
 
 from sagemaker_inference.server.logs import configure as configure_logging
 from sagemaker_inference.server.workers import protocol as p
+from sagemaker_inference.server.workers.channels import Channels, Outbox, is_stream, short_reason
 from sagemaker_inference.server.workers.stats import StatsRecorder
 
-FLUSH_AFTER = 0.0002  # see the module docstring: replies wait at most this long for company
 RECV_SIZE = 256 * 1024
+# Response headers the server owns: the framing is ours, so a handler's values are dropped.
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
+                              "trailer", "x-request-id", "proxy-connection"})
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 logger = logging.getLogger("sagemaker_inference.server.worker")
 
@@ -45,7 +65,7 @@ _metrics_out: Any = None  # where MMS-style [METRICS] lines go; None: sys.stdout
 def _log_context() -> tuple[str | None, str | None]:
     """(request ids of the batch being handled, comma-joined, or None; the model's name)."""
     runner = _runner
-    if runner is not None and runner.in_batch:
+    if runner is not None and runner.in_batch and threading.current_thread() is threading.main_thread():
         ids = runner.context.request_ids
         return (",".join(ids.values()) if ids else None), _model_name or None
     return None, _model_name or None
@@ -104,13 +124,17 @@ def _header_value(value: Any) -> bytes:
 
 
 class BatchRunner:
-    """Turns ``Batch`` messages into ``handle(data, context)`` calls and back."""
+    """Turns ``Batch`` messages into ``handle(data, context)`` calls and back; runs the model's
+    session hooks (``bidirectional_stream``, ``close_session``) when they are asked for."""
 
-    def __init__(self, handle: Any, context: Any, tracer: Any = None):
+    def __init__(self, handle: Any, context: Any, tracer: Any = None, channels: Channels | None = None,
+                 hooks: SessionHooks | None = None):
         self.handle, self.context = handle, context
         self.tracer = tracer  # observability.tracing.WorkerTracer when OpenTelemetry is configured
         self.stats = StatsRecorder()
         self.in_batch = False
+        self.channels = channels
+        self.hooks = hooks or SessionHooks(None, None)
 
     def run_batch(self, batch: p.Batch) -> bytes:
         """The encoded ``Reply`` or ``BatchFailed``; log lines written meanwhile name the batch's ids."""
@@ -166,8 +190,10 @@ class BatchRunner:
         if len(result) != len(requests):
             return p.encode(p.BatchFailed(batch.batch_id, 503, "number of batch response mismatched"))
         try:
-            responses = [self._response(idx, item) for idx, item in enumerate(result)]
+            responses = [self._response(idx, item, requests[idx]) for idx, item in enumerate(result)]
         except (TypeError, ValueError):
+            if self.channels is not None:
+                self.channels.discard_pending()
             logger.error("handler returned an item we cannot send:\n%s", traceback.format_exc())
             return p.encode(p.BatchFailed(batch.batch_id, 503, "Unsupported model output data type."))
         lines = context._metric_lines()
@@ -177,26 +203,120 @@ class BatchRunner:
             out.flush()
         return p.encode_reply(batch.batch_id, responses)
 
-    def _response(self, idx: int, item: Any) -> p.RenderedResponse:
+    def _response(self, idx: int, item: Any, request: p.ReceivedRequest) -> p.RenderedResponse:
         processor = self.context.request_processor[idx]
+        status = processor._status_code
+        if type(status) is not int or not 200 <= status <= 599:
+            return _invalid_status(status, request)
         reason = processor._reason_phrase
-        return p.RenderedResponse(int(processor._status_code), _header_value(reason) if reason else b"",
-                                  _header_lines(processor._response_header), _body_bytes(item))
+        reason_bytes = _header_value(reason) if reason else b""
+        lines = _header_lines(processor._response_header)
+        if type(item) is not bytes and is_stream(item):
+            channel = self.channels.new_stream(item, request.request_id.decode()) if self.channels is not None else 0
+            if not channel:
+                return _error(503, "ServiceUnavailableException", "The worker runs too many streams.")
+            return p.RenderedResponse(status, reason_bytes, lines, b"", channel)
+        body = _body_bytes(item)
+        if status == 204 or status == 304:
+            body = b""  # no body, whatever the handler returned (RFC 9110 §15.3.5, §15.4.5)
+        return p.RenderedResponse(status, reason_bytes, lines, body)
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    def open_session(self, message: p.ChannelOpen) -> None:
+        assert self.channels is not None
+        hook = self.hooks.bidirectional_stream
+        if hook is None:
+            self.channels.outbox.send(p.encode(p.ChannelEnd(message.channel, p.CLOSE_ERROR,
+                                                            "the model has no bidirectional_stream_fn")))
+            return
+        context = self._session_context(cast(p.ReceivedRequest, message.request))
+        self.channels.open_session(message, lambda messages: hook(messages, context))
+
+    def _session_context(self, request: p.ReceivedRequest) -> Any:
+        """A ``Context`` of its own for one session (the shared one changes with every batch):
+        the upgrade request's headers as request 0, its query as ``context.query_params``."""
+        base = self.context
+        context = type(base)(base.model_name, base.system_properties.get("model_dir"), base.manifest,
+                             base.system_properties.get("batch_size"), base.system_properties.get("gpu_id"),
+                             base.system_properties.get("server_version"))
+        flat = request.header_items()
+        context._begin_batch({0: request.request_id.decode()}, [dict(zip(flat[0::2], flat[1::2]))])
+        params = request.param_items()
+        context.query_params = dict(zip(params[0::2], params[1::2]))
+        return context
+
+    def close_session(self, message: p.CloseSession) -> bytes:
+        hook = self.hooks.close_session
+        if hook is not None:
+            try:
+                hook(message.session_id, self.context)
+            except Exception as exc:
+                logger.error("close_session_fn failed for session %s", message.session_id, exc_info=True)
+                return p.encode(p.SessionClosed(message.call_id, 500, short_reason(exc)))
+        return p.encode(p.SessionClosed(message.call_id))
+
+
+class SessionHooks:
+    """The model's optional hooks beyond ``handle``: ``bidirectional_stream(messages, context)``
+    and ``close_session(session_id, context)``, found on the handler service object (or, for a
+    function-form handler, in its module); the default service maps them to the user module's
+    ``bidirectional_stream_fn`` and ``close_session_fn``."""
+
+    __slots__ = ("bidirectional_stream", "close_session")
+
+    def __init__(self, bidirectional_stream: Any, close_session: Any):
+        self.bidirectional_stream, self.close_session = bidirectional_stream, close_session
+
+    @classmethod
+    def of(cls, handle: Any) -> SessionHooks:
+        owner = getattr(handle, "__self__", None)
+        if owner is None:
+            owner = sys.modules.get(getattr(handle, "__module__", "") or "")
+        hooks = [getattr(owner, name, None) for name in ("bidirectional_stream", "close_session")]
+        return cls(*[hook if callable(hook) else None for hook in hooks])
+
+    @property
+    def capabilities(self) -> int:
+        return (p.CAN_BIDI if self.bidirectional_stream else 0) | (p.CAN_CLOSE_SESSION if self.close_session else 0)
+
+
+def _error(status: int, error_type: str, message: str) -> p.RenderedResponse:
+    body = json.dumps({"code": status, "type": error_type, "message": message}, indent=2).encode() + b"\n"
+    return p.RenderedResponse(status, b"", b"content-type: application/json\r\n", body)
+
+
+def _invalid_status(status: Any, request: p.ReceivedRequest) -> p.RenderedResponse:
+    logger.error("request %s: the handler set status %r; a response status must be an integer in 200..599",
+                 request.request_id.decode(), status)
+    return _error(500, "InternalServerException", f"The handler set an invalid response status {status!r}.")
 
 
 _lines_cache: dict[tuple[Any, ...], bytes] = {}
 
 
 def _header_lines(headers: dict[str, Any]) -> bytes:
-    """``name: value\r\n`` lines; the same few header sets recur on every request, so cache them."""
+    """``name: value\r\n`` lines; the same few header sets recur on every request, so cache them.
+
+    Framing headers (``_FRAMING_HEADERS``) are the server's and names that are not HTTP tokens
+    would corrupt the response: both are dropped (with a warning, once per header set)."""
     try:
         key = tuple(headers.items())
         lines = _lines_cache.get(key)
     except TypeError:  # an unhashable value: render without the cache
         key, lines = (), None
     if lines is None:
-        lines = b"".join([b"%s: %s\r\n" % (_header_value(k), _header_value(v))
-                          for k, v in headers.items() if v is not None])
+        kept = []
+        for name, value in headers.items():
+            if value is None:
+                continue
+            text = str(name)
+            if not text or text.lower() in _FRAMING_HEADERS or not _TOKEN.issuperset(text):
+                logger.warning("response header %r set by the handler dropped: %s", text,
+                               "the server sets it" if text.lower() in _FRAMING_HEADERS else "not a valid name")
+                continue
+            kept.append(b"%s: %s\r\n" % (text.encode("ascii"), _header_value(value)))
+        lines = b"".join(kept)
         if key and len(_lines_cache) < 256:
             _lines_cache[key] = lines
     return lines
@@ -218,33 +338,76 @@ def serve(sock: socket.socket) -> int:
     if not isinstance(load, p.Load):
         raise p.ProtocolError(f"expected Load, got {load!r}")
     global _runner
-    runner = _runner = _load(sock, load)
+    outbox = Outbox(sock)
+    runner = _runner = _load(outbox, load)
     if runner is None:
         return 1
-    pending: list[bytes] = []
-    first_pending = 0.0
+    channels = runner.channels
+    assert channels is not None
     while True:
         data = sock.recv(RECV_SIZE)
         if not data:
-            break
+            return 0
         for message in reader.feed(data):
-            if not isinstance(message, p.Batch):
-                if isinstance(message, p.StatsRequest):
-                    pending.append(p.encode(runner.stats.take()))
-                continue
-            if pending and time.monotonic() - first_pending > FLUSH_AFTER:
-                sock.sendall(b"".join(pending))
-                pending.clear()
-            if not pending:
-                first_pending = time.monotonic()
-            pending.append(runner.run_batch(message))
-        if pending:
-            sock.sendall(pending[0] if len(pending) == 1 else b"".join(pending))
-            pending.clear()
+            _run_in_order(runner, outbox, message)
+        if channels.used:
+            return _serve_concurrently(sock, reader, runner, outbox)
+
+
+def _run_in_order(runner: BatchRunner, outbox: Outbox, message: p.Message) -> None:
+    """One message on the main thread. A batch's reply is sent before anything else runs."""
+    if type(message) is p.Batch:
+        outbox.send(runner.run_batch(message))
+        channels = runner.channels
+        if channels is not None and channels._pending:
+            channels.start_pending()
+    elif isinstance(message, p.StatsRequest):
+        outbox.send(p.encode(runner.stats.take()))
+    elif isinstance(message, p.CloseSession):
+        outbox.send(runner.close_session(message))
+    elif isinstance(message, p.ChannelOpen):
+        runner.open_session(message)
+    elif runner.channels is not None:
+        runner.channels.on_message(message)
+
+
+_ORDERED = (p.Batch, p.CloseSession, p.StatsRequest)  # run on the main thread, in order with batches
+
+
+def _serve_concurrently(sock: socket.socket, reader: p.FrameReader, runner: BatchRunner, outbox: Outbox) -> int:
+    """The concurrent mode of the module docstring: a reader thread, batches on this thread."""
+    work: queue.SimpleQueue[p.Message | None] = queue.SimpleQueue()
+    failed: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            while True:
+                data = sock.recv(RECV_SIZE)
+                if not data:
+                    return
+                for message in reader.feed(data):
+                    if isinstance(message, _ORDERED):
+                        work.put(message)
+                    else:
+                        _run_in_order(runner, outbox, message)
+        except (OSError, p.ProtocolError) as exc:
+            failed.append(exc)
+        finally:
+            work.put(None)
+
+    threading.Thread(target=read, name="reader", daemon=True).start()
+    while True:
+        message = work.get()
+        if message is None:
+            break
+        _run_in_order(runner, outbox, message)
+    if failed and not isinstance(failed[0], (ConnectionError, EOFError)):
+        logger.error("worker connection failed: %s", failed[0])
+        return 1
     return 0
 
 
-def _load(sock: socket.socket, load: p.Load) -> BatchRunner | None:
+def _load(outbox: Outbox, load: p.Load) -> BatchRunner | None:
     from sagemaker_inference.context import Context
     from sagemaker_inference.server.workers.handler import load_handler
 
@@ -254,17 +417,18 @@ def _load(sock: socket.socket, load: p.Load) -> BatchRunner | None:
     try:
         handle = load_handler(load.handler, context)
     except MemoryError:
-        sock.sendall(p.encode(p.Loaded(507, "System out of memory", os.getpid())))
+        outbox.send(p.encode(p.Loaded(507, "System out of memory", os.getpid())))
         return None
     except BaseException as exc:
         logger.error("model %r failed to load:\n%s", load.model_name, traceback.format_exc())
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500] if str(exc) else type(exc).__name__
-        sock.sendall(p.encode(p.Loaded(500, message, os.getpid())))
+        outbox.send(p.encode(p.Loaded(500, message, os.getpid())))
         return None
     parameters = _execution_parameters(handle)
-    sock.sendall(p.encode(p.Loaded(200, f"loaded model {load.model_name}. [PID]:{os.getpid()}", os.getpid(),
-                                   parameters)))
-    return BatchRunner(handle, context, _tracer(load.model_name))
+    hooks = SessionHooks.of(handle)
+    outbox.send(p.encode(p.Loaded(200, f"loaded model {load.model_name}. [PID]:{os.getpid()}", os.getpid(),
+                                  parameters, hooks.capabilities)))
+    return BatchRunner(handle, context, _tracer(load.model_name), Channels(outbox), hooks)
 
 
 def _tracer(model_name: str) -> Any:

@@ -15,6 +15,15 @@ Observability travels on the same connection, pulled, never pushed: the frontend
 ``StatsRequest`` now and then (and on a scrape); the worker answers with ``WorkerStats`` in
 order, after whatever it is running. Between requests the worker only adds to a few plain
 numbers, so a busy worker pays nothing per request for being observed, an idle one nothing at all.
+Channels (streams and sessions). A response whose body is an iterator travels as a ``Response``
+with a non-zero ``channel`` (its head) followed by ``ChannelData`` frames and one ``ChannelEnd``.
+A bidirectional session is a channel the frontend opens with ``ChannelOpen``; then both sides send
+``ChannelData`` and either side ends it with ``ChannelEnd`` (a WebSocket close code and reason).
+Flow control is credit: the receiver of ``ChannelData`` grants ``ChannelCredit`` as it consumes
+messages, and a sender never has more unconsumed messages out than it was granted (the initial
+grant is ``STREAM_WINDOW``/``SESSION_WINDOW`` for each direction, implicitly). Worker-allocated
+channel ids (response streams) have the top bit set, frontend-allocated ones (sessions) do not,
+so the two never collide. ``CloseSession``/``SessionClosed`` run a sticky session's close hook.
 """
 
 from __future__ import annotations
@@ -28,7 +37,12 @@ Pairs = Sequence[tuple[bytes, bytes]]
 _FRAME = struct.Struct("!IB")
 _BATCH_HEAD = struct.Struct("!QI")
 _REQUEST_HEAD = struct.Struct("!BIII")  # id length, header blob length, query blob length, body length
-_RESPONSE_HEAD = struct.Struct("!HHII")  # status, reason length, header blob length, body length
+_RESPONSE_HEAD = struct.Struct("!HHIIQ")  # status, reason length, header lines length, body length, channel
+_CHANNEL_DATA_HEAD = struct.Struct("!QB")  # channel, binary flag
+_CHANNEL_CREDIT = struct.Struct("!QI")
+_CHANNEL_END_HEAD = struct.Struct("!QH")  # channel, close code
+_CALL_HEAD = struct.Struct("!Q")
+_SESSION_CLOSED_HEAD = struct.Struct("!QH")
 _FAILED_HEAD = struct.Struct("!QH")
 _U32 = struct.Struct("!I")
 _I32 = struct.Struct("!i")
@@ -44,6 +58,17 @@ DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 _STATS_HEAD = struct.Struct("!QdIdH")  # rss bytes, cpu seconds, handle calls, handle seconds, bucket count
 _STATS_METRIC = struct.Struct("!Bd")  # counter flag, value
 _U16 = struct.Struct("!H")
+KIND_CHANNEL_OPEN, KIND_CHANNEL_DATA, KIND_CHANNEL_CREDIT, KIND_CHANNEL_END = 6, 7, 8, 9
+KIND_CLOSE_SESSION, KIND_SESSION_CLOSED = 10, 11
+
+# Capabilities a worker reports in ``Loaded.capabilities`` (bit flags).
+CAN_BIDI, CAN_CLOSE_SESSION = 1, 2
+# How many messages a channel's sender may have out unconsumed before it waits for credit.
+STREAM_WINDOW = 16
+SESSION_WINDOW = 16
+WORKER_CHANNEL_BIT = 1 << 63
+# WebSocket close codes used on channels (RFC 6455 §7.4.1).
+CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_ERROR = 1000, 1001, 1011
 
 _lengths_cache: dict[int, struct.Struct] = {}
 
@@ -84,16 +109,17 @@ class Loaded:
     the message after a NUL, which a message never contains.
     """
 
-    __slots__ = ("status", "message", "pid", "parameters")
+    __slots__ = ("status", "message", "pid", "parameters", "capabilities")
     kind = KIND_LOADED
 
-    def __init__(self, status: int, message: str, pid: int, parameters: str = ""):
+    def __init__(self, status: int, message: str, pid: int, parameters: str = "", capabilities: int = 0):
         self.status, self.message, self.pid = status, message.replace("\0", " "), pid
-        self.parameters = parameters
+        self.parameters, self.capabilities = parameters, capabilities
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Loaded) and (self.status, self.message, self.pid, self.parameters) == (
-            other.status, other.message, other.pid, other.parameters)
+        return isinstance(other, Loaded) and (
+            self.status, self.message, self.pid, self.parameters, self.capabilities) == (
+            other.status, other.message, other.pid, other.parameters, other.capabilities)
 
     def __repr__(self) -> str:
         return f"Loaded({self.status}, {self.message!r}, {self.pid})"
@@ -176,12 +202,14 @@ class Response:
     Headers travel already rendered as HTTP header lines (``name: value\r\n``...): the worker
     renders them, so the frontend, the one process every request goes through, only splices them
     into its response. Names and values must not contain CR or LF (the worker sanitises them).
+    ``channel`` non-zero: this is the head of a streamed body that follows as ``ChannelData``.
     """
 
-    __slots__ = ("status", "reason", "headers", "body")
+    __slots__ = ("status", "reason", "headers", "body", "channel")
 
-    def __init__(self, status: int, reason: bytes, headers: Pairs, body: bytes):
+    def __init__(self, status: int, reason: bytes, headers: Pairs, body: bytes, channel: int = 0):
         self.status, self.reason, self.headers, self.body = status, reason, headers, body
+        self.channel = channel
 
     @property
     def header_lines(self) -> bytes:
@@ -189,8 +217,8 @@ class Response:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, (Response, RenderedResponse)) and (
-            self.status, self.reason, list(self.headers), self.body) == (
-            other.status, other.reason, list(other.headers), other.body)
+            self.status, self.reason, list(self.headers), self.body, self.channel) == (
+            other.status, other.reason, list(other.headers), other.body, other.channel)
 
     def __repr__(self) -> str:
         return f"Response({self.status}, {self.reason!r}, {len(self.body)} bytes)"
@@ -200,10 +228,11 @@ class RenderedResponse:
     """A ``Response`` whose headers are already HTTP header lines: what the worker builds (it
     caches the lines of recurring header sets) and what the frontend decodes and splices."""
 
-    __slots__ = ("status", "reason", "header_lines", "body")
+    __slots__ = ("status", "reason", "header_lines", "body", "channel")
 
-    def __init__(self, status: int, reason: bytes, header_lines: bytes, body: bytes):
+    def __init__(self, status: int, reason: bytes, header_lines: bytes, body: bytes, channel: int = 0):
         self.status, self.reason, self.header_lines, self.body = status, reason, header_lines, body
+        self.channel = channel
 
     @property
     def headers(self) -> list[tuple[bytes, bytes]]:
@@ -216,8 +245,8 @@ class RenderedResponse:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, (Response, RenderedResponse)) and (
-            self.status, self.reason, self.headers, self.body) == (
-            other.status, other.reason, list(other.headers), other.body)
+            self.status, self.reason, self.headers, self.body, self.channel) == (
+            other.status, other.reason, list(other.headers), other.body, other.channel)
 
     def __repr__(self) -> str:
         return f"RenderedResponse({self.status}, {self.reason!r}, {len(self.body)} bytes)"
@@ -315,7 +344,109 @@ class WorkerStats:
                 f"{len(self.metrics)} metrics)")
 
 
-Message = Union[Load, Loaded, Batch, Reply, BatchFailed, StatsRequest, WorkerStats]
+class ChannelOpen:
+    """Frontend -> worker: start a bidirectional session ``channel`` for the request that upgraded."""
+
+    __slots__ = ("channel", "request")
+    kind = KIND_CHANNEL_OPEN
+
+    def __init__(self, channel: int, request: Request | ReceivedRequest):
+        self.channel, self.request = channel, request
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ChannelOpen) and self.channel == other.channel and self.request == other.request
+
+    def __repr__(self) -> str:
+        return f"ChannelOpen({self.channel}, {self.request!r})"
+
+
+class ChannelData:
+    """Either way: one message of a channel (a chunk of a streamed body, a WebSocket message)."""
+
+    __slots__ = ("channel", "binary", "data")
+    kind = KIND_CHANNEL_DATA
+
+    def __init__(self, channel: int, data: bytes, binary: bool = True):
+        self.channel, self.data, self.binary = channel, data, binary
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ChannelData) and (self.channel, self.data, self.binary) == (
+            other.channel, other.data, other.binary)
+
+    def __repr__(self) -> str:
+        return f"ChannelData({self.channel}, {len(self.data)} bytes, binary={self.binary})"
+
+
+class ChannelCredit:
+    """Either way: the sender of this consumed ``credit`` more messages of ``channel``."""
+
+    __slots__ = ("channel", "credit")
+    kind = KIND_CHANNEL_CREDIT
+
+    def __init__(self, channel: int, credit: int = 1):
+        self.channel, self.credit = channel, credit
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ChannelCredit) and (self.channel, self.credit) == (other.channel, other.credit)
+
+    def __repr__(self) -> str:
+        return f"ChannelCredit({self.channel}, {self.credit})"
+
+
+class ChannelEnd:
+    """Either way: ``channel`` is over. ``code`` is a WebSocket close code: 1000 a clean end, 1011 a
+    failure of the handler (``reason`` says why); from the frontend, the client left or closed."""
+
+    __slots__ = ("channel", "code", "reason")
+    kind = KIND_CHANNEL_END
+
+    def __init__(self, channel: int, code: int = CLOSE_NORMAL, reason: str = ""):
+        self.channel, self.code, self.reason = channel, code, reason
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ChannelEnd) and (self.channel, self.code, self.reason) == (
+            other.channel, other.code, other.reason)
+
+    def __repr__(self) -> str:
+        return f"ChannelEnd({self.channel}, {self.code}, {self.reason!r})"
+
+
+class CloseSession:
+    """Frontend -> worker: run the model's close hook for sticky session ``session_id``."""
+
+    __slots__ = ("call_id", "session_id")
+    kind = KIND_CLOSE_SESSION
+
+    def __init__(self, call_id: int, session_id: str):
+        self.call_id, self.session_id = call_id, session_id
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CloseSession) and (self.call_id, self.session_id) == (
+            other.call_id, other.session_id)
+
+    def __repr__(self) -> str:
+        return f"CloseSession({self.call_id}, {self.session_id!r})"
+
+
+class SessionClosed:
+    """Worker -> frontend, answer to ``CloseSession``: 200, or the hook's failure."""
+
+    __slots__ = ("call_id", "status", "message")
+    kind = KIND_SESSION_CLOSED
+
+    def __init__(self, call_id: int, status: int = 200, message: str = ""):
+        self.call_id, self.status, self.message = call_id, status, message
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SessionClosed) and (self.call_id, self.status, self.message) == (
+            other.call_id, other.status, other.message)
+
+    def __repr__(self) -> str:
+        return f"SessionClosed({self.call_id}, {self.status}, {self.message!r})"
+
+
+Message = Union[Load, Loaded, Batch, Reply, BatchFailed, StatsRequest, WorkerStats, ChannelOpen, ChannelData,
+                ChannelCredit, ChannelEnd, CloseSession, SessionClosed]
 
 
 # -- encoding ------------------------------------------------------------------------------------
@@ -344,11 +475,26 @@ def encode(message: Message) -> bytes:
                                   _strings(message.model_name, message.model_dir, message.handler)])
     if isinstance(message, Loaded):
         text = message.message + ("\0" + message.parameters if message.parameters else "")
-        return _frame(KIND_LOADED, [_I32.pack(message.status), _I32.pack(message.pid), text.encode()])
+        return _frame(KIND_LOADED, [_I32.pack(message.status), _I32.pack(message.pid),
+                                    _I32.pack(message.capabilities), text.encode()])
     if isinstance(message, WorkerStats):
         return _encode_stats(message)
     if isinstance(message, StatsRequest):
         return _frame(KIND_STATS_REQUEST, [])
+    if isinstance(message, ChannelData):
+        return encode_channel_data(message.channel, message.data, message.binary)
+    if isinstance(message, ChannelCredit):
+        return _frame(KIND_CHANNEL_CREDIT, [_CHANNEL_CREDIT.pack(message.channel, message.credit)])
+    if isinstance(message, ChannelEnd):
+        return _frame(KIND_CHANNEL_END, [_CHANNEL_END_HEAD.pack(message.channel, message.code),
+                                         message.reason.encode()])
+    if isinstance(message, ChannelOpen):
+        return _frame(KIND_CHANNEL_OPEN, [_CALL_HEAD.pack(message.channel), *_request_parts(message.request)])
+    if isinstance(message, CloseSession):
+        return _frame(KIND_CLOSE_SESSION, [_CALL_HEAD.pack(message.call_id), message.session_id.encode()])
+    if isinstance(message, SessionClosed):
+        return _frame(KIND_SESSION_CLOSED, [_SESSION_CLOSED_HEAD.pack(message.call_id, message.status),
+                                            message.message.encode()])
     raise TypeError(f"not a protocol message: {message!r}")
 
 
@@ -396,12 +542,26 @@ def encode_batch(batch_id: int, requests: Sequence[Any]) -> bytes:
     return _frame(KIND_BATCH, parts)
 
 
+def _request_parts(r: Any) -> list[bytes]:
+    headers = r.header_blob if isinstance(r, ReceivedRequest) else _blob(r.headers)
+    params = r.param_blob if isinstance(r, ReceivedRequest) else _blob(r.params)
+    return [_REQUEST_HEAD.pack(len(r.request_id), len(headers), len(params), len(r.body)),
+            r.request_id, headers, params, r.body]
+
+
 def encode_reply(batch_id: int, responses: Sequence[Response | RenderedResponse]) -> bytes:
     parts = [_BATCH_HEAD.pack(batch_id, len(responses))]
     for r in responses:
         lines = r.header_lines
-        parts += (_RESPONSE_HEAD.pack(r.status, len(r.reason), len(lines), len(r.body)), r.reason, lines, r.body)
+        parts += (_RESPONSE_HEAD.pack(r.status, len(r.reason), len(lines), len(r.body), r.channel),
+                  r.reason, lines, r.body)
     return _frame(KIND_REPLY, parts)
+
+
+def encode_channel_data(channel: int, data: bytes, binary: bool = True) -> bytes:
+    """The hot message of a stream: one chunk, framed without building a message object."""
+    return b"".join((_FRAME.pack(len(data) + 10, KIND_CHANNEL_DATA), _CHANNEL_DATA_HEAD.pack(channel, binary),
+                     data))
 
 
 # -- decoding ------------------------------------------------------------------------------------
@@ -464,16 +624,25 @@ def _decode_reply(c: _Cursor) -> Reply:
     pos += 12
     responses = []
     for _ in range(count):
-        status, reason_len, headers_len, body_len = _RESPONSE_HEAD.unpack_from(data, pos)
-        pos += 12
+        status, reason_len, headers_len, body_len, channel = _RESPONSE_HEAD.unpack_from(data, pos)
+        pos += 20
         reason = data[pos:pos + reason_len]
         pos += reason_len
         header_lines = data[pos:pos + headers_len]
         pos += headers_len
-        responses.append(RenderedResponse(status, reason, header_lines, data[pos:pos + body_len]))
+        responses.append(RenderedResponse(status, reason, header_lines, data[pos:pos + body_len], channel))
         pos += body_len
     c.pos = pos
     return Reply(batch_id, responses)
+
+
+def _decode_request(c: _Cursor) -> ReceivedRequest:
+    id_len, headers_len, params_len, body_len = c.unpack(_REQUEST_HEAD)
+    return ReceivedRequest(c.take(id_len), c.take(headers_len), c.take(params_len), c.take(body_len))
+
+
+def _rest(c: _Cursor) -> bytes:
+    return c.take(c.end - c.pos)
 
 
 def _decode(kind: int, c: _Cursor) -> Message:
@@ -481,6 +650,24 @@ def _decode(kind: int, c: _Cursor) -> Message:
         return _decode_batch(c)
     if kind == KIND_REPLY:
         return _decode_reply(c)
+    if kind == KIND_CHANNEL_DATA:
+        channel, binary = c.unpack(_CHANNEL_DATA_HEAD)
+        return ChannelData(channel, _rest(c), bool(binary))
+    if kind == KIND_CHANNEL_CREDIT:
+        channel, credit = c.unpack(_CHANNEL_CREDIT)
+        return ChannelCredit(channel, credit)
+    if kind == KIND_CHANNEL_END:
+        channel, code = c.unpack(_CHANNEL_END_HEAD)
+        return ChannelEnd(channel, code, _rest(c).decode())
+    if kind == KIND_CHANNEL_OPEN:
+        (channel,) = c.unpack(_CALL_HEAD)
+        return ChannelOpen(channel, _decode_request(c))
+    if kind == KIND_CLOSE_SESSION:
+        (call_id,) = c.unpack(_CALL_HEAD)
+        return CloseSession(call_id, _rest(c).decode())
+    if kind == KIND_SESSION_CLOSED:
+        call_id, status = c.unpack(_SESSION_CLOSED_HEAD)
+        return SessionClosed(call_id, status, _rest(c).decode())
     if kind == KIND_FAILED:
         batch_id, status = c.unpack(_FAILED_HEAD)
         return BatchFailed(batch_id, status, c.take(c.end - c.pos).decode())
@@ -489,9 +676,9 @@ def _decode(kind: int, c: _Cursor) -> Message:
         name, model_dir, handler = c.strings(3)
         return Load(name, model_dir, handler, batch_size, gpu_id)
     if kind == KIND_LOADED:
-        (status,), (pid,) = c.unpack(_I32), c.unpack(_I32)
+        (status,), (pid,), (capabilities,) = c.unpack(_I32), c.unpack(_I32), c.unpack(_I32)
         text, _, parameters = c.take(c.end - c.pos).decode().partition("\0")
-        return Loaded(status, text, pid, parameters)
+        return Loaded(status, text, pid, parameters, capabilities)
     if kind == KIND_STATS:
         return _decode_stats(c)
     if kind == KIND_STATS_REQUEST:

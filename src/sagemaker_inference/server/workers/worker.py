@@ -1,8 +1,11 @@
-"""The frontend's handle on one worker process: its socket, its in-flight batches, its fate.
+"""The frontend's handle on one worker process: its socket, its in-flight batches, its channels,
+its fate.
 
 Spawned with ``posix_spawn`` (the socket becomes the child's fd 3); every event it sees (a load
-answer, a reply, the connection's end, the exit status) is passed to its ``WorkerGroup``, which
-decides what happens next. It never decides anything itself.
+answer, a reply, the connection's end, the exit status) is passed to its owner (the model's
+``WorkerGroup``, through the ``WorkerOwner`` protocol, so this module does not import the pool),
+which decides what happens next. Channel messages go straight to their ``Stream``/``Session``
+(``streams.py``). It never decides anything itself.
 """
 
 from __future__ import annotations
@@ -14,14 +17,16 @@ import os
 import signal
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol, Union, cast
 
 from sagemaker_inference.server.http.response import JSON, error_body, phrase
 from sagemaker_inference.server.workers import protocol as p
 from sagemaker_inference.server.workers.spawn import Spawned, spawn_worker
 
 if TYPE_CHECKING:
-    from sagemaker_inference.server.workers.pool import WorkerGroup
+    from sagemaker_inference.server.workers.streams import Session, Stream
+
+    Channel = Union[Stream, Session]
 
 logger = logging.getLogger("sagemaker_inference.server")
 
@@ -44,11 +49,56 @@ def error_response(status: int, error_type: str, message: str) -> p.Response:
 
 
 class Sink(Protocol):
-    """Where an inference's response goes (an HTTP exchange); ``cancelled`` if the client left."""
+    """Where an inference's response goes (an HTTP exchange); ``cancelled`` if the client left.
+    A streamed body goes through the ``StreamSink`` methods (``streams.py``)."""
 
     cancelled: bool
 
     def deliver(self, response: p.Response | p.RenderedResponse) -> None: ...
+
+    def start_stream(self, head: p.RenderedResponse, stream: Stream) -> None: ...
+
+    def stream_data(self, data: bytes) -> None: ...
+
+    def end_stream(self, status: int = 0, error_type: str = "", message: str = "") -> None: ...
+
+
+class ModelSpecLike(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model_dir(self) -> str: ...
+
+    @property
+    def handler(self) -> str: ...
+
+    @property
+    def batch_size(self) -> int: ...
+
+
+class WorkerOwner(Protocol):
+    """What a ``Worker`` needs from its group (``pool.WorkerGroup``) and tells it."""
+
+    children: dict[int, Worker]
+    log_level: int
+    log_format: str
+    gpus: int
+
+    @property
+    def spec(self) -> ModelSpecLike: ...
+
+    def on_loaded(self, worker: Worker, message: p.Loaded) -> None: ...
+
+    def on_reply(self, worker: Worker, message: p.Reply | p.BatchFailed) -> None: ...
+
+    def on_session_closed(self, worker: Worker, message: p.SessionClosed) -> None: ...
+
+    def on_stats(self, worker: Worker, message: p.WorkerStats) -> None: ...
+
+    def on_worker_lost(self, worker: Worker, previous: WorkerState) -> None: ...
+
+    def schedule_pump(self) -> None: ...
 
 
 class Inference:
@@ -80,7 +130,7 @@ class WorkerState(enum.Enum):
 class Worker(asyncio.Protocol):
     """One worker process, seen from the frontend: its socket, its in-flight batches."""
 
-    def __init__(self, group: WorkerGroup, index: int):
+    def __init__(self, group: WorkerOwner, index: int):
         self.group, self.index = group, index
         self.state = WorkerState.STARTING
         self.pid = 0
@@ -91,12 +141,18 @@ class Worker(asyncio.Protocol):
         self.timed_out = False
         self.reaped = False  # its pid is collected: never signal it again (it may be reused)
         self.killed = False  # we sent SIGKILL: its end is ours, not news
+        self.capabilities = 0
+        self.channels: dict[int, Channel] = {}
+        self.sessions = 0  # open bidirectional sessions (channels opened by us)
+        self.sticky_sessions = 0  # stateful sessions pinned here (``sessions.py``)
+        self.pinned: deque[Inference] = deque()  # requests of stateful sessions, for this worker only
         self._reader = p.FrameReader()
         self._transport: asyncio.Transport | None = None
         self._next_batch_id = 0
         self.rss_bytes = 0  # from the worker's last WorkerStats
         self.cpu_seconds = 0.0
         self._stats_waiter: asyncio.Future[None] | None = None
+        self._flush_scheduled = False
 
     @property
     def label(self) -> str:
@@ -135,14 +191,35 @@ class Worker(asyncio.Protocol):
             elif isinstance(message, p.WorkerStats):
                 self.group.on_stats(self, message)
                 self._settle_stats()
+            elif isinstance(message, p.ChannelData):
+                channel = self.channels.get(message.channel)
+                if channel is not None:
+                    channel.on_data(message.data, message.binary)
+            elif isinstance(message, (p.ChannelCredit, p.ChannelEnd)):
+                self._on_channel_control(message)
             elif isinstance(message, p.Loaded):
+                self.capabilities = message.capabilities
                 self.group.on_loaded(self, message)
+            elif isinstance(message, p.SessionClosed):
+                self.group.on_session_closed(self, message)
         self.group.schedule_pump()
+
+    def _on_channel_control(self, message: p.ChannelCredit | p.ChannelEnd) -> None:
+        channel = self.channels.get(message.channel)
+        if channel is None:
+            return  # ended on our side already
+        if isinstance(message, p.ChannelCredit):
+            channel.on_credit(message.credit)
+        else:
+            channel.on_end(message.code, message.reason)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         self._settle_stats()
         previous, self.state = self.state, WorkerState.DEAD
+        channels, self.channels = list(self.channels.values()), {}
+        for channel in channels:
+            channel.on_lost()
         self.group.on_worker_lost(self, previous)
 
     def request_stats(self) -> asyncio.Future[None]:
@@ -170,10 +247,22 @@ class Worker(asyncio.Protocol):
         self.outbox.append(p.encode_batch(self._next_batch_id, items))
 
     def flush(self) -> None:
-        if self._transport is not None:
+        self._flush_scheduled = False
+        if self._transport is not None and self.outbox:
             data = self.outbox[0] if len(self.outbox) == 1 else b"".join(self.outbox)
             self._transport.write(data)
         self.outbox.clear()
+
+    def send_frame(self, frame: bytes) -> None:
+        """Queue a frame (channel credit, data, end ...); everything queued in one loop iteration
+        goes out in one write."""
+        self.outbox.append(frame)
+        if not self._flush_scheduled and self._transport is not None:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def add_channel(self, channel_id: int, channel: Channel) -> None:
+        self.channels[channel_id] = channel
 
     def close(self) -> None:
         """Ask the worker to exit: it sees end-of-file after its current batch."""
