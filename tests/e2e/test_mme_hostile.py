@@ -201,3 +201,54 @@ def test_shutdown_during_extraction_leaves_no_directory(hostile, tmp_path):
     finally:
         assert server.stop() == 0
     assert list(scratch.iterdir()) == []
+
+
+# -- memory accounting -------------------------------------------------------------------------
+
+
+def test_every_worker_process_is_counted(hostile):
+    # Four ~1 KB models "fit" a 100 MiB budget by size alone; each worker is ~30 MiB of Python.
+    root, _, _ = hostile
+    for name in ("a", "b", "c", "d"):
+        add_model(root, name)
+    with start_mme(root, env={"SAGEMAKER_MODEL_MEMORY_LIMIT_MB": "100"}) as server:
+        for name in ("a", "b", "c"):
+            assert register(server, name, name).status_code == 200
+        status, _, message = error(register(server, "d", "d"))
+        assert status == 507 and "Not enough memory to load model d" in message
+
+
+def test_scaling_reserves_and_releases_memory(hostile):
+    root, _, _ = hostile
+    for name in ("a", "b", "c"):
+        add_model(root, name)
+    with start_mme(root, env={"SAGEMAKER_MODEL_MEMORY_LIMIT_MB": "100"}) as server:
+        assert register(server, "a", "a").status_code == 200
+        for synchronous in ("true", "false"):
+            response = server.client.put("/models/a", params={"min_worker": "8", "synchronous": synchronous})
+            assert error(response)[0] == 507
+        assert server.client.put("/models/a", params={"min_worker": "2", "synchronous": "true"}).status_code == 200
+        assert len(server.client.get("/models/a").json()["workers"]) == 2
+        assert register(server, "b", "b").status_code == 200  # 3 workers: 90 of 100 MiB
+        assert error(register(server, "c", "c"))[0] == 507
+        # Scaling down gives the memory back: the next load fits.
+        assert server.client.put("/models/a", params={"min_worker": "1", "max_worker": "1",
+                                                      "synchronous": "true"}).status_code == 200
+        assert register(server, "c", "c").status_code == 200
+
+
+def test_eviction_only_when_it_can_make_room(hostile):
+    root, _, _ = hostile
+    for name in ("a", "b"):
+        add_model(root, name)
+    add_model(root, "huge", **{"memory_mb": "100"})
+    add_model(root, "small")
+    env = {"SAGEMAKER_MODEL_MEMORY_LIMIT_MB": "80", "SAGEMAKER_MME_LRU_EVICTION": "true"}
+    with start_mme(root, env=env) as server:
+        assert register(server, "a", "a").status_code == 200
+        assert register(server, "b", "b").status_code == 200
+        assert error(register(server, "huge", "huge"))[0] == 507  # 130 MiB can never fit in 80
+        assert names(server) == ["a", "b"]  # nothing was evicted for it
+        assert invoke(server, "b", [1]).status_code == 200  # a is now the least recently used
+        assert register(server, "small", "small").status_code == 200  # 30 MiB, 20 free: evicts a only
+        assert names(server) == ["b", "small"]

@@ -25,14 +25,14 @@ from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qsl
 
-from sagemaker_inference.server import archives, model_store
+from sagemaker_inference.server import archives, memory, model_store
 from sagemaker_inference.server.config import DEFAULT_HANDLER
-from sagemaker_inference.server.registry import LoadError, ModelState
+from sagemaker_inference.server.registry import LoadError, Model, ModelState
 
 if TYPE_CHECKING:
     from sagemaker_inference.server.app import App
     from sagemaker_inference.server.http.protocol import Exchange
-    from sagemaker_inference.server.workers.pool import ModelSpec, WorkerGroup
+    from sagemaker_inference.server.workers.pool import ModelSpec
 
 logger = logging.getLogger("sagemaker_inference.server")
 
@@ -283,14 +283,35 @@ def scale_model(app: App, exchange: Exchange, params: dict[str, str]) -> None:
     if target < 1:
         exchange.respond_error(400, "BadRequestException", "min_worker must be at least 1 for a loaded model.")
         return
-    _spawn(_scale(exchange if synchronous else None, model.group, target))
+    extra = (target - model.spec.workers) * model.memory_per_worker
+    if extra > 0:
+        # Refused at once, even when the caller does not wait, if even eviction could not make room.
+        available, evictable = _headroom(app, keep=name)
+        if available is not None and extra > available + evictable:
+            exchange.respond_error(507, "InternalServerException", _no_room(name, extra, available))
+            return
+    _spawn(_scale(app, exchange if synchronous else None, model, target))
     if not synchronous:
         exchange.respond_json(202, PROCESSING)
 
 
-async def _scale(exchange: Exchange | None, group: WorkerGroup, workers: int) -> None:
-    """Scale, then answer as MMS does (only when the caller waits: ``synchronous=true``)."""
-    ok = await group.scale(workers)
+async def _scale(app: App, exchange: Exchange | None, model: Model, workers: int) -> None:
+    """Reserve the new workers' memory, scale, then answer as MMS does (only when the caller waits:
+    ``synchronous=true``). The model's estimate follows its worker count either way."""
+    key = f"{model.name}\0scale"  # NUL: never a model name
+    extra = (workers - model.spec.workers) * model.memory_per_worker
+    try:
+        if extra > 0:
+            await _reserve_memory(app, key, extra, keep=model.name)
+        ok = await model.group.scale(workers)
+    except LoadError as exc:
+        logger.warning("model %r not scaled to %d workers: %s", model.name, workers, exc.message)
+        if exchange is not None:
+            exchange.respond_error(exc.status, exc.error_type, exc.message)
+        return
+    finally:
+        app.registry.reservations.pop(key, None)
+        model.memory_estimate = model.memory_per_worker * len(model.group.workers)
     if exchange is None:
         return
     if ok:
@@ -372,6 +393,7 @@ async def _load(app: App, registration: Registration) -> None:
             await loop.run_in_executor(None, model_store.remove, unpacked)
         raise
     model.memory_estimate = registry.reservations.pop(name, 0)
+    model.memory_per_worker = source.per_worker
     elapsed = time.monotonic() - started
     # Named as SageMaker's multi-model endpoint metric (microseconds), so logs and CloudWatch agree.
     logger.info("model %r loaded from %s: %d worker(s), handler %s, in %.2f s (ModelLoadingTime %d us)", name,
@@ -391,26 +413,39 @@ def _spec(app: App, registration: Registration, model_dir: str) -> ModelSpec:
                              response_timeout=registration.response_timeout)
 
 
-async def _reserve_memory(app: App, name: str, need: int) -> None:
-    """Reserve ``need`` bytes for ``name``, evicting least recently used models if allowed; else 507."""
-    registry, config = app.registry, app.config
-    budget = config.memory_limit_mb * model_store.MIB if config.memory_limit_mb else None
+async def _reserve_memory(app: App, name: str, need: int, keep: str | None = None) -> None:
+    """Reserve ``need`` bytes for ``name``, evicting least recently used models (never ``keep``) if
+    allowed and if that can make room at all; else 507 (and nothing evicted)."""
+    registry = app.registry
     while True:
-        available = model_store.available_memory(budget, registry.memory_committed(), registry.memory_loading())
+        available, evictable = _headroom(app, keep)
         if available is None or need <= available:
             registry.reservations[name] = need
             return
-        victims = registry.least_recently_used() if config.mme_lru_eviction else []
-        if not victims:
-            raise model_store.InsufficientMemory(
-                507, "InternalServerException",
-                f"Not enough memory to load model {name}: it needs {_mib(need)} MiB, {_mib(available)} MiB "
-                "are available.")
-        logger.info("evicting model %r (least recently used) to make room for %r", victims[0].name, name)
+        if need > available + evictable:
+            raise LoadError(507, "InternalServerException", _no_room(name, need, available))
+        victim = registry.least_recently_used(keep)[0]  # evictable > 0: eviction is on and a victim exists
+        logger.info("evicting model %r (least recently used) to make room for %r", victim.name, name)
         try:
-            await _unload(app, victims[0].name)
+            await _unload(app, victim.name)
         except LoadError:
             pass  # unloaded meanwhile by someone else: measure again
+
+
+def _headroom(app: App, keep: str | None = None) -> tuple[int | None, int]:
+    """Bytes that may still be committed (None: nothing limits it), and the estimates of the ready
+    models LRU eviction could unload for more (0 when eviction is off). Models already unloading
+    stay committed and are nobody's victims."""
+    registry, config = app.registry, app.config
+    budget = config.memory_limit_mb * memory.MIB if config.memory_limit_mb else None
+    available = memory.available_memory(budget, registry.memory_committed(), registry.memory_loading())
+    victims = registry.least_recently_used(keep) if config.mme_lru_eviction else []
+    return available, sum(v.memory_estimate for v in victims)
+
+
+def _no_room(name: str, need: int, available: int) -> str:
+    return (f"Not enough memory to load model {name}: it needs {_mib(need)} MiB, {_mib(available)} MiB are "
+            "available.")
 
 
 async def _unload(app: App, name: str) -> None:
@@ -428,4 +463,4 @@ async def _unload(app: App, name: str) -> None:
 
 
 def _mib(size: int) -> str:
-    return f"{size / model_store.MIB:.1f}"
+    return f"{size / memory.MIB:.1f}"

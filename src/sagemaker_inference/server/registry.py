@@ -41,7 +41,7 @@ class LoadError(Exception):
 
 class Model:
     __slots__ = ("name", "url", "spec", "group", "state", "loaded_at_startup", "registered_at", "last_used",
-                 "memory_estimate")
+                 "memory_estimate", "memory_per_worker")
 
     def __init__(self, name: str, url: str, group: WorkerGroup, loaded_at_startup: bool):
         self.name, self.url, self.group = name, url, group
@@ -50,7 +50,8 @@ class Model:
         self.loaded_at_startup = loaded_at_startup
         self.registered_at = time.time()
         self.last_used = time.monotonic()
-        self.memory_estimate = 0
+        self.memory_estimate = 0  # bytes committed for this model (all its workers)
+        self.memory_per_worker = 0
 
     def describe(self) -> dict[str, object]:
         spec = self.spec
@@ -161,10 +162,12 @@ class ModelRegistry:
         """Estimated bytes of loads not finished yet (not visible in measured memory use)."""
         return sum(self.reservations.values())
 
-    def least_recently_used(self) -> list[Model]:
-        """Ready models that may be evicted, least recently used first."""
+    def least_recently_used(self, keep: str | None = None) -> list[Model]:
+        """Ready models that may be evicted, least recently used first (not ``keep``, not one being
+        unloaded already: its memory is someone else's to count on)."""
         ready = [m for m in self.models.values()
-                 if m.state == ModelState.READY and not m.loaded_at_startup and m.name not in self.reservations]
+                 if m.state == ModelState.READY and not m.loaded_at_startup and m.name not in self.reservations
+                 and m.name != keep]
         return sorted(ready, key=lambda m: m.last_used)
 
     def request_stats(self) -> list[asyncio.Future[None]]:

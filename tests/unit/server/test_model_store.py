@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from sagemaker_inference.server import memory
 from sagemaker_inference.server import model_store as ms
 from sagemaker_inference.server.registry import LoadError
 
@@ -94,14 +95,36 @@ def test_directory_size_counts_regular_files(root):
     assert not source.is_archive
     assert source.size == 1000 + len("x = 1\n")
     assert source.hint is None
-    assert source.footprint(3) == 3 * source.size
+    assert source.footprint(3) == 3 * (ms.WORKER_BASE_BYTES + source.size)
+
+
+def test_directory_size_follows_symlinks_inside_and_counts_hard_links_once(root, outside):
+    base = ms.resolve("m1", str(root)).size
+    (root / "m1" / "shared").mkdir()
+    (root / "m1" / "shared" / "big.bin").write_bytes(b"\0" * 5000)
+    (root / "m1" / "weights-link.bin").symlink_to("shared/big.bin")  # counted once: same file
+    os.link(root / "m1" / "shared" / "big.bin", root / "m1" / "hard.bin")  # the same inode again
+    (root / "m2").mkdir()
+    (root / "m2" / "w.bin").write_bytes(b"\0" * 700)
+    (root / "m1" / "other").symlink_to("../m2")  # leaves the model directory: not counted
+    (root / "m1" / "out.bin").symlink_to(outside / "model" / "code" / "inference.py")
+    (root / "m1" / "loop").symlink_to(".")
+    assert ms.resolve("m1", str(root)).size == base + 5000
+    (root / "m1" / "shared" / "big.bin").unlink()
+    (root / "m1" / "hard.bin").unlink()
+    (root / "m1" / "real.bin").write_bytes(b"\0" * 300)
+    (root / "m1" / "weights-link.bin").unlink()
+    (root / "m1" / "weights-link.bin").symlink_to("real.bin")
+    (root / "m1" / "dir-link").symlink_to("shared")
+    (root / "m1" / "shared" / "inner.bin").write_bytes(b"\0" * 11)
+    assert ms.resolve("m1", str(root)).size == base + 300 + 11
 
 
 def test_memory_hint_file_wins_over_size(root):
     (root / "m1" / "memory_mb").write_text("2.5\n")
     source = ms.resolve("m1", str(root))
     assert source.hint == int(2.5 * MIB)
-    assert source.footprint(2) == 5 * MIB
+    assert source.footprint(2) == 2 * ms.WORKER_BASE_BYTES + 5 * MIB
 
 
 @pytest.mark.parametrize("text", ["lots", "-1", "nan", ""])
@@ -242,14 +265,14 @@ def test_directory_with_more_than_the_archive_is_served_in_place(root):
 
 
 def test_budget_minus_committed():
-    free = ms.available_memory(100 * MIB, 30 * MIB, 0)
+    free = memory.available_memory(100 * MIB, 30 * MIB, 0)
     assert free is not None and free <= 70 * MIB
 
 
 def test_never_negative():
-    assert ms.available_memory(10 * MIB, 30 * MIB, 0) == 0
+    assert memory.available_memory(10 * MIB, 30 * MIB, 0) == 0
 
 
 def test_measured_memory_is_found_on_linux():
     # Without a budget the figure comes from cgroup / MemAvailable; on Linux one of them exists.
-    assert ms.available_memory(None, 0, 0) is not None
+    assert memory.available_memory(None, 0, 0) is not None
