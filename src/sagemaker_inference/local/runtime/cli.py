@@ -8,6 +8,8 @@ import functools
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from sagemaker_inference.local.runtime.config import RuntimeConfig, RuntimeConfigError, endpoints_from_specs
 
@@ -68,11 +70,25 @@ def main(args: argparse.Namespace) -> int:
         return 1
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(serve(config))
+        _run(serve(config))
     except OSError as exc:
         print(f"sagemaker-inference runtime: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """On uvloop when it is there (a dependency of the server on every platform but Windows), as the server."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    if hasattr(uvloop, "run"):
+        uvloop.run(main)
+    else:  # uvloop < 0.18
+        uvloop.install()
+        asyncio.run(main)
 
 
 async def serve(config: RuntimeConfig) -> None:
