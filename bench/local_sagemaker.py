@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -24,11 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.e2e.local.runtimeproc import Process, emulator, runtime_client  # noqa: E402
+from tests.e2e.local.runtimeproc import Process, emulator, runtime_client
 
 BODY = b"[[1.0, 2.0, 3.0, 4.0]]"
 
@@ -132,8 +129,6 @@ def main() -> int:
                 print(f"{strategy:14} {seconds:8.2f} {lines / seconds:10.0f} {size / seconds / 1e6:7.2f} "
                       f"{rss / 1e6:12.1f}")
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    httpx.Client().close()
-    _ = resource  # peak RSS comes from wait4's rusage
     return 0
 
 

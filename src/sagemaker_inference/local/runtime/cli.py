@@ -69,6 +69,8 @@ def main(args: argparse.Namespace) -> int:
         print("sagemaker-inference runtime: needs httpx: pip install 'sagemaker-inference[local]'", file=sys.stderr)
         return 1
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_level.lower() != "debug":
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request to the container is noise
     try:
         _run(serve(config))
     except OSError as exc:

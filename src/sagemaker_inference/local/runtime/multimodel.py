@@ -97,7 +97,8 @@ class MultiModel:
                 await self._call("DELETE", variant, f"/models/{victim_name}", None)
                 await loop.run_in_executor(None, shutil.rmtree, self.model_root / victim_name, True)
                 continue
-            raise errors.ModelError(response.status_code, errors.original_message(response.content))
+            raise errors.ModelError(response.status_code, errors.original_message(response.content),
+                                    log_location=f"the log of the container at {variant.url}")
         cache.loaded[target] = name
         logger.info("model %s loaded on %s as %s", target, variant.url, name)
         return name

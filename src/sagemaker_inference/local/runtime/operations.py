@@ -138,7 +138,8 @@ class Runtime:
         else:
             response = await self._invoke_model(variant, target_model.decode("latin-1"), request.body, headers)
         if response.status_code >= 400:
-            raise errors.ModelError(response.status_code, errors.original_message(response.content))
+            raise errors.ModelError(response.status_code, errors.original_message(response.content),
+                                    log_location=_log(variant))
         answer: list[tuple[str, str]] = [
             ("Content-Type", response.headers.get("content-type", "application/octet-stream")),
             ("x-Amzn-Invoked-Production-Variant", variant.name), ("x-amzn-RequestId", request_id),
@@ -165,7 +166,7 @@ class Runtime:
         try:
             return await self.client.post(variant.url + path, content=body, headers=headers, timeout=timeout)
         except httpx.TimeoutException:
-            raise errors.ModelError(0, TIMED_OUT.format(container="primary")) from None
+            raise errors.ModelError(0, TIMED_OUT.format(container="primary"), log_location=_log(variant)) from None
         except httpx.TransportError as exc:
             raise _unreachable(variant, exc) from None
 
@@ -181,13 +182,13 @@ class Runtime:
         try:
             response = await self.client.send(call, stream=True)
         except httpx.TimeoutException:
-            raise errors.ModelError(0, TIMED_OUT.format(container="primary")) from None
+            raise errors.ModelError(0, TIMED_OUT.format(container="primary"), log_location=_log(variant)) from None
         except httpx.TransportError as exc:
             raise _unreachable(variant, exc) from None
         try:
             if response.status_code >= 400:
                 body = await _read_bounded(response, errors.MAX_ORIGINAL_MESSAGE)
-                raise errors.ModelError(response.status_code, errors.original_message(body))
+                raise errors.ModelError(response.status_code, errors.original_message(body), log_location=_log(variant))
             await responder.start(200, [
                 ("Content-Type", "application/vnd.amazon.eventstream"),
                 ("X-Amzn-SageMaker-Content-Type", response.headers.get("content-type", "application/octet-stream")),
@@ -234,6 +235,10 @@ class Runtime:
                                    ("X-Amzn-SageMaker-OutputLocation", job.output.as_uri()),
                                    ("X-Amzn-SageMaker-FailureLocation", job.failure.as_uri())],
                              json.dumps({"InferenceId": job.inference_id}).encode())
+
+
+def _log(variant: Variant) -> str:
+    return f"the log of the container at {variant.url}"
 
 
 def _unreachable(variant: Variant, exc: Exception) -> errors.APIError:
