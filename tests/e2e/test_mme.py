@@ -288,7 +288,8 @@ def test_model_larger_than_the_memory_limit_is_507(shared):
     ("GET", "/models/ghost", 404, "Model not found: ghost"),
     ("DELETE", "/models/ghost", 404, "Model not found: ghost"),
     ("POST", "/models/ghost/invoke", 404, "Model not found: ghost"),
-    ("POST", "/invocations", 400, "Parameter model_name is required."),
+    ("POST", "/invocations", 400, "Parameter model_name is required. Name the model with the "
+                                  "X-Amzn-SageMaker-Target-Model header or the model_name query parameter."),
     ("PATCH", "/models", 405, "Requested method is not allowed, please refer to API document."),
     ("POST", "/models/ghost", 405, "Requested method is not allowed, please refer to API document."),
     ("GET", "/models/ghost/other", 404, "Requested resource is not found, please refer to API document."),

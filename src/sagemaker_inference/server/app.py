@@ -1,54 +1,49 @@
 """The application: what the frontend does with a parsed request.
 
-It owns the server-wide state the endpoints share (config, model registry, draining flag, open
-connections) and maps routing results to endpoint calls and 404/405 answers.
+It owns the server-wide state the endpoints share (config, model registry, the HTTP layer's
+``ServerState`` with the draining flag and the open connections) and maps routing results to
+endpoint calls and 404/405 answers. Routes and endpoints are given to it (``endpoints.routes``,
+``endpoints.table``), so this module imports no endpoint: the layers point one way (supervisor
+-> app -> HTTP layer; endpoints -> app; the HTTP layer imports nothing of ours).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import unquote
 
-from sagemaker_inference.server import endpoints
 from sagemaker_inference.server.config import ServerConfig
-from sagemaker_inference.server.observability import endpoints as observability
+from sagemaker_inference.server.http.protocol import ServerState
 from sagemaker_inference.server.observability.counters import ServerCounters
 from sagemaker_inference.server.registry import ModelRegistry
 from sagemaker_inference.server.routing import Match, MethodNotAllowed, Route, Router
 
 if TYPE_CHECKING:
-    from sagemaker_inference.server.http.protocol import Exchange, HTTPConnection
+    from sagemaker_inference.server.http.protocol import Exchange
     from sagemaker_inference.server.observability.prometheus import Exposition
     from sagemaker_inference.server.observability.tracing import ServerTracer
 
 Endpoint = Callable[["App", "Exchange", dict[str, str]], None]
 
-INFERENCE_ROUTES = (
-    Route("/ping", {"GET": "ping", "POST": "ping"}),
-    Route("/invocations", {"POST": "invocations"}),
-    Route("/execution-parameters", {"GET": "execution_parameters"}),
-    Route("/models/{name}/invoke", {"POST": "invoke"}),
-)
-MANAGEMENT_ROUTES = (
-    Route("/models", {"GET": "list_models", "POST": "register_model"}),
-    Route("/models/{name}", {"GET": "describe_model", "DELETE": "unregister_model", "PUT": "scale_model"}),
-)
-
 
 class App:
-    def __init__(self, config: ServerConfig, registry: ModelRegistry):
+    def __init__(self, config: ServerConfig, registry: ModelRegistry, routes: Sequence[Route],
+                 endpoints: Mapping[str, Endpoint]):
         self.config = config
         self.registry = registry
-        self.draining = False
-        self.connections: set[HTTPConnection] = set()
-        routes = INFERENCE_ROUTES + (MANAGEMENT_ROUTES if config.multi_model else ()) + observability.ROUTES
         self.router = Router(routes)
-        self.endpoints: dict[str, Endpoint] = {**endpoints.table(config.multi_model), **observability.table()}
-        self.access_log = config.access_log
+        self.endpoints = endpoints
+        self.http = ServerState(self.handle, max_body=config.max_request_size, budget=config.max_buffered_payload,
+                                read_timeout=config.request_read_timeout, access_log=config.access_log)
         self.counters = ServerCounters() if config.metrics else None
         self.exposition: Exposition | None = None  # built on the first scrape
         self.tracer: ServerTracer | None = None  # set when OpenTelemetry is configured
+
+    @property
+    def draining(self) -> bool:
+        return self.http.draining
 
     def handle(self, exchange: Exchange) -> None:
         request = exchange.request
@@ -69,7 +64,3 @@ class App:
         else:
             exchange.respond_error(404, "ResourceNotFoundException",
                                    "Requested resource is not found, please refer to API document.")
-
-    def close_idle_connections(self) -> None:
-        for connection in list(self.connections):
-            connection.close_if_idle()

@@ -11,7 +11,7 @@ import sys
 
 from sagemaker_inference.conformance import cli as conformance_cli
 from sagemaker_inference.local import commands as local_commands
-from sagemaker_inference.server.config import ConfigError, ServerConfig, parse_log_level
+from sagemaker_inference.server.config import ConfigError, ServerConfig, megabytes, parse_log_level
 
 EXAMPLE_MODEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "example_model")
 
@@ -44,8 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--timeout", type=float, help="seconds a request may run before it gets 504 and its worker is replaced "
                                       "[SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS or SAGEMAKER_MODEL_SERVER_TIMEOUT, "
                                       "default 60]")
-    add("--max-payload-mb", type=int, help="largest request body in MB [SAGEMAKER_MAX_PAYLOAD_IN_MB, "
-                                           "default 6553500 bytes]")
+    add("--max-payload-mb", type=float, help="largest request body in MB, fractions allowed "
+                                             "[SAGEMAKER_MAX_PAYLOAD_IN_MB, default 6553500 bytes]")
     add("--batch-size", type=int, help="requests per handler call [SAGEMAKER_TS_BATCH_SIZE, default 1: no batching]")
     add("--max-batch-delay", type=float, help="ms to wait for a batch to fill [SAGEMAKER_TS_MAX_BATCH_DELAY, "
                                               "default 100]")
@@ -77,7 +77,7 @@ def config_from_args(argv: list[str] | None, environ: dict[str, str]) -> ServerC
         handler=args.handler,
         workers=args.workers,
         response_timeout=args.timeout,
-        max_request_size=args.max_payload_mb * 1024 * 1024 if args.max_payload_mb is not None else None,
+        max_request_size=None if args.max_payload_mb is None else megabytes("--max-payload-mb", args.max_payload_mb),
         batch_size=args.batch_size,
         max_batch_delay=args.max_batch_delay,
         multi_model=args.multi_model,

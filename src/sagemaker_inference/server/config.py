@@ -15,6 +15,8 @@ from typing import Any, Callable
 DEFAULT_HANDLER = "sagemaker_inference.default_handler_service"
 DEFAULT_MAX_REQUEST_SIZE = 6553500  # MMS's default, in bytes
 MIB = 1024 * 1024
+MIN_DEFAULT_BUFFERED = 64 * MIB
+MAX_DEFAULT_BUFFERED = 2048 * MIB
 
 
 class ConfigError(ValueError):
@@ -53,7 +55,14 @@ def _float(name: str, raw: str, minimum: float = 0.0) -> float:
 
 
 def _megabytes(name: str, raw: str) -> int:
-    return _int(name, raw, minimum=1) * MIB
+    return megabytes(name, _float(name, raw), raw)
+
+
+def megabytes(name: str, value: float, raw: str | None = None) -> int:
+    """Megabytes, fractions allowed (``0.5``), to bytes; at least one byte, finite."""
+    if not 1 <= value * MIB < 1 << 62:  # also false for NaN
+        raise ConfigError(f"{name}={raw if raw is not None else value!r}: expected a size in MB more than 0")
+    return int(value * MIB)
 
 
 def _bytes(name: str, raw: str) -> int:
@@ -111,6 +120,30 @@ def available_cpus() -> int:
     if quota is not None:
         count = min(count, max(1, int(quota + 0.999)))
     return max(1, count)
+
+
+def memory_limit() -> int | None:
+    """Bytes of memory this process may use: the cgroup v2/v1 limit, else the machine's RAM."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 1 << 60:  # "max", or v1's "unlimited" (a page-rounded LONG_MAX)
+            return int(text)
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def default_buffered_payload(max_request_size: int) -> int:
+    """A quarter of the memory limit, at most ``MAX_DEFAULT_BUFFERED``, at least one largest request
+    (or ``MIN_DEFAULT_BUFFERED`` when bigger): request bodies must not be what OOM-kills the endpoint."""
+    limit = memory_limit()
+    quarter = limit // 4 if limit else MAX_DEFAULT_BUFFERED
+    return max(max_request_size, MIN_DEFAULT_BUFFERED, min(quarter, MAX_DEFAULT_BUFFERED))
 
 
 def visible_gpus(environ: Mapping[str, str]) -> int:
@@ -180,6 +213,8 @@ _SETTINGS = (
              lambda n, v: _int(n, v, minimum=1)),
     _Setting("max_batch_delay", ("SAGEMAKER_TS_MAX_BATCH_DELAY", "SAGEMAKER_MAX_BATCH_DELAY", "MMS_MAX_BATCH_DELAY"),
              lambda n, v: _float(n, v, minimum=0.0)),
+    _Setting("max_buffered_payload", ("SAGEMAKER_MAX_BUFFERED_PAYLOAD_MB",), _megabytes),
+    _Setting("request_read_timeout", ("SAGEMAKER_REQUEST_READ_TIMEOUT",), lambda n, v: _float(n, v, minimum=0.001)),
     _Setting("job_queue_size", ("SAGEMAKER_MODEL_JOB_QUEUE_SIZE", "MMS_JOB_QUEUE_SIZE"),
              lambda n, v: _int(n, v, minimum=1)),
     # Exactly "true", as upstream's environment module and model_server decide it.
@@ -218,6 +253,8 @@ class ServerConfig:
     response_timeout: float = 60.0
     startup_timeout: float = 600.0
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
+    max_buffered_payload: int = 0  # bytes of request bodies held at once; 0 = derived (default_buffered_payload)
+    request_read_timeout: float = 60.0  # seconds for a request to arrive (see http/protocol.py)
     batch_size: int = 1
     max_batch_delay: float = 100.0  # milliseconds, as MMS/TorchServe
     job_queue_size: int = 1000
@@ -272,6 +309,8 @@ class ServerConfig:
             # MME hosts many models: one worker each unless told otherwise (upstream's mme-mms.properties);
             # otherwise one per GPU, else one per usable CPU, as MMS.
             changes["workers"] = 1 if self.multi_model else (self.gpus or available_cpus())
+        if not self.max_buffered_payload:
+            changes["max_buffered_payload"] = default_buffered_payload(self.max_request_size)
         config = dataclasses.replace(self, **changes) if changes else self
         config._validate()
         return config
@@ -306,6 +345,13 @@ class ServerConfig:
             raise ConfigError("SAGEMAKER_METRICS_EMF=true needs metrics on: unset SAGEMAKER_METRICS=false")
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"--log-format / SAGEMAKER_LOG_FORMAT={self.log_format!r}: expected text or json")
+        if self.max_buffered_payload and self.max_buffered_payload < self.max_request_size:
+            raise ConfigError(f"SAGEMAKER_MAX_BUFFERED_PAYLOAD_MB={self.max_buffered_payload / MIB:g}: must be at "
+                              f"least the largest request ({self.max_request_size / MIB:g} MB, --max-payload-mb / "
+                              "SAGEMAKER_MAX_PAYLOAD_IN_MB)")
+        if self.request_read_timeout <= 0:
+            raise ConfigError(f"SAGEMAKER_REQUEST_READ_TIMEOUT={self.request_read_timeout:g}: must be more than 0 "
+                              "seconds")
         if self.max_batch_delay < 0:
             raise ConfigError(f"--max-batch-delay / SAGEMAKER_TS_MAX_BATCH_DELAY={self.max_batch_delay:g}: "
                               "must not be negative")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Callable
 from urllib.parse import parse_qsl
 
 from sagemaker_inference.server.observability.requestid import request_id_for
+from sagemaker_inference.server.routing import Route
 from sagemaker_inference.server.workers.worker import Inference
 
 if TYPE_CHECKING:
@@ -18,6 +19,14 @@ if TYPE_CHECKING:
     from sagemaker_inference.server.http.protocol import Exchange
 
 TARGET_MODEL_HEADER = b"x-amzn-sagemaker-target-model"
+MODEL_NAME_REQUIRED = ("Parameter model_name is required. Name the model with the X-Amzn-SageMaker-Target-Model "
+                       "header or the model_name query parameter.")
+INFERENCE_ROUTES = (
+    Route("/ping", {"GET": "ping", "POST": "ping"}),
+    Route("/invocations", {"POST": "invocations"}),
+    Route("/execution-parameters", {"GET": "execution_parameters"}),
+    Route("/models/{name}/invoke", {"POST": "invoke"}),
+)
 HEALTHY = {"status": "Healthy"}
 UNHEALTHY = {"status": "Unhealthy"}
 
@@ -71,7 +80,7 @@ def _infer(app: App, exchange: Exchange, target: str, query: list[tuple[str, str
     exchange.request_id = request_id = request_id_for(request)
     if not target:
         if app.config.multi_model or len(registry.models) != 1:
-            _refuse(app, exchange, 400, "BadRequestException", "Parameter model_name is required.")
+            _refuse(app, exchange, 400, "BadRequestException", MODEL_NAME_REQUIRED)
             return
         target = next(iter(registry.models))
     model = registry.get(target)
@@ -81,6 +90,9 @@ def _infer(app: App, exchange: Exchange, target: str, query: list[tuple[str, str
         else:
             _refuse(app, exchange, 404, "ModelNotFoundException", f"Model not found: {target}")
         return
+    if model.group.stopping:
+        _refuse(app, exchange, 503, "ServiceUnavailableException", f"Model {target} is being stopped.")
+        return
     params = [(k.encode(), v.encode()) for k, v in query] if query else ()
     headers = request.headers
     if app.tracer is None:
@@ -88,6 +100,7 @@ def _infer(app: App, exchange: Exchange, target: str, query: list[tuple[str, str
     else:
         headers, exchange.observer = app.tracer.begin(request, route, target, request_id, model.group.counters)
     item = Inference(request_id, headers, params, request.body, exchange, exchange.started)
+    exchange.job = item
     model.last_used = item.arrived
     if not model.group.submit(item):
         if exchange.observer is not None:
@@ -117,6 +130,17 @@ def execution_parameters(app: App, exchange: Exchange, params: dict[str, str]) -
     exchange.respond_json(200, values)
 
 
+def routes(multi_model: bool) -> tuple[Route, ...]:
+    """Every route the serving port answers: inference, management (multi-model), observability."""
+    from sagemaker_inference.server.observability import endpoints as observability
+
+    if multi_model:
+        from sagemaker_inference.server import management
+
+        return INFERENCE_ROUTES + management.MANAGEMENT_ROUTES + observability.ROUTES
+    return INFERENCE_ROUTES + observability.ROUTES
+
+
 def table(multi_model: bool) -> dict[str, Callable[[App, Exchange, dict[str, str]], None]]:
     endpoints: dict[str, Callable[[App, Exchange, dict[str, str]], None]] = {
         "ping": ping,
@@ -128,4 +152,7 @@ def table(multi_model: bool) -> dict[str, Callable[[App, Exchange, dict[str, str
         from sagemaker_inference.server import management
 
         endpoints.update(management.table())
+    from sagemaker_inference.server.observability import endpoints as observability
+
+    endpoints.update(observability.table())
     return endpoints

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl
 from sagemaker_inference.server import archives, memory, model_store
 from sagemaker_inference.server.config import DEFAULT_HANDLER
 from sagemaker_inference.server.registry import LoadError, Model, ModelState
+from sagemaker_inference.server.routing import Route
 
 if TYPE_CHECKING:
     from sagemaker_inference.server.app import App
@@ -58,6 +59,12 @@ class BadRequest(LoadError):
 
     def __init__(self, message: str):
         super().__init__(400, "BadRequestException", message)
+
+
+MANAGEMENT_ROUTES = (
+    Route("/models", {"GET": "list_models", "POST": "register_model"}),
+    Route("/models/{name}", {"GET": "describe_model", "DELETE": "unregister_model", "PUT": "scale_model"}),
+)
 
 
 def table() -> dict[str, Endpoint]:

@@ -174,6 +174,11 @@ class ModelRegistry:
         """Ask every ready worker of every model for its figures (see ``WorkerGroup.request_stats``)."""
         return [f for m in self.models.values() for f in m.group.request_stats()]
 
+    def cut_drain(self) -> None:
+        """A second stop signal: stop waiting for requests (see ``WorkerGroup.cut_drain``)."""
+        for model in list(self.models.values()):
+            model.group.cut_drain()
+
     async def stop_all(self, drain_timeout: float) -> None:
         for extraction in list(self.unpacking.values()):
             # The child is killed and its directory deleted now; the load then fails (503).

@@ -2,8 +2,15 @@
 
 Signal handlers only record what happened; the main coroutine acts. SIGTERM and SIGINT drain:
 stop accepting, let in-flight requests finish (bounded by ``DRAIN_SECONDS``), stop the workers,
-exit 0. Every child is reaped, ours or orphans re-parented to us when we run as PID 1 in a
-container, and a worker is told how it ended.
+exit 0. A second signal cuts the drain short: what is still queued or running gets 503 and the
+workers are killed. Every child is reaped, ours or orphans re-parented to us when we run as PID 1
+in a container, and a worker is told how it ended.
+
+No request the kernel accepted is lost at the stop: connections still in the listening socket's
+backlog are accepted (not reset by closing it) and, like connections that have not sent their
+first request yet, are given a moment to send it; each is served (``Connection: close``), or
+answered 503 once the workers are gone, then closed. Only connections that are idle between
+requests are closed at once.
 
 Startup failure in single-model mode (the handler cannot be imported, ``model_fn`` raises) is
 one clear log line and exit code 1, instead of MMS's retry-forever.
@@ -19,7 +26,9 @@ import signal
 import socket
 import time
 from collections.abc import Sequence
+from typing import Callable
 
+from sagemaker_inference.server import endpoints
 from sagemaker_inference.server.app import App
 from sagemaker_inference.server.config import ServerConfig
 from sagemaker_inference.server.http.protocol import HTTPConnection
@@ -32,7 +41,8 @@ from sagemaker_inference.server.workers.worker import Worker
 logger = logging.getLogger("sagemaker_inference.server")
 
 DRAIN_SECONDS = 20.0
-REQUEST_READ_TIMEOUT = 60.0
+FIRST_REQUEST_GRACE = 1.0  # at the stop, for connections that have not sent their first request yet
+RESPONSES_GRACE = 2.0  # after the workers stopped, for the last responses to be written
 EXIT_STARTUP_FAILURE = 1
 
 
@@ -42,11 +52,13 @@ class Server:
         self.prespawned = prespawned
         self.children: dict[int, Worker] = {}
         self.registry = ModelRegistry(config, self.children)
-        self.app = App(config, self.registry)
+        self.app = App(config, self.registry, endpoints.routes(config.multi_model),
+                       endpoints.table(config.multi_model))
         self.telemetry = Telemetry(self.app)
         self.exit_code = 0
         self.started = time.monotonic()
         self._stop: asyncio.Event | None = None
+        self._hurry: asyncio.Event | None = None
         self._listener: asyncio.Server | None = None
 
     def request_stop(self, exit_code: int = 0) -> None:
@@ -56,15 +68,15 @@ class Server:
 
     async def serve(self) -> int:
         loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+        self._stop, self._hurry = asyncio.Event(), asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop_signal, sig)
         try:
             self._listener = await loop.create_server(  # type: ignore[assignment]
-                lambda: HTTPConnection(self.app), self.config.host, self.config.port, backlog=1024,
-                reuse_address=True)
+                self.app.http.connection, self.config.host, self.config.port, backlog=1024, reuse_address=True)
         except OSError as exc:
-            logger.error("cannot listen on %s:%d: %s", self.config.host, self.config.port, exc.strerror or exc)
+            logger.error("cannot listen on %s:%d: %s; choose another port with --port (SAGEMAKER_BIND_TO_PORT)",
+                         self.config.host, self.config.port, exc.strerror or exc)
             return EXIT_STARTUP_FAILURE
         if not await self.telemetry.start():
             self._listener.close()
@@ -109,7 +121,13 @@ class Server:
                     time.monotonic() - self.started)
 
     def _on_stop_signal(self, sig: int) -> None:
-        logger.info("received %s: draining", signal.Signals(sig).name)
+        name = signal.Signals(sig).name
+        if self._stop is not None and self._stop.is_set() and self._hurry is not None:
+            if not self._hurry.is_set():
+                logger.warning("received %s again: stopping now; requests still running get 503", name)
+                self._hurry.set()
+            return
+        logger.info("received %s: draining (up to %g s; send it again to stop at once)", name, DRAIN_SECONDS)
         self.request_stop(0)
 
     def _reap(self) -> None:
@@ -139,31 +157,67 @@ class Server:
             await asyncio.sleep(0.5)
             try:
                 self._reap()
-                self._close_stalled_connections()
+                self.app.http.sweep(time.monotonic())
             except Exception:  # a bug here must not end reaping and the sweep for good
                 logger.exception("housekeeping failed; continuing")
 
-    def _close_stalled_connections(self) -> None:
-        now = time.monotonic()
-        for connection in list(self.app.connections):
-            if connection.partial_since is not None and now - connection.partial_since > REQUEST_READ_TIMEOUT:
-                connection.close()
-
     async def _drain(self) -> None:
         started = time.monotonic()
-        self.app.draining = True
-        if self._listener is not None:
-            self._listener.close()
-        self.app.close_idle_connections()
-        await self.registry.stop_all(DRAIN_SECONDS)
-        deadline = time.monotonic() + 2.0
-        while any(c.outstanding for c in self.app.connections) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        for connection in list(self.app.connections):
+        http = self.app.http
+        http.draining = True
+        accepted = await self._stop_listening()
+        http.close_idle()
+        await self._settle(lambda c: c.receiving, FIRST_REQUEST_GRACE)
+        stopping = asyncio.ensure_future(self.registry.stop_all(DRAIN_SECONDS))
+        assert self._hurry is not None
+        hurry = asyncio.ensure_future(self._hurry.wait())
+        await asyncio.wait((stopping, hurry), return_when=asyncio.FIRST_COMPLETED)
+        if not stopping.done():
+            self.registry.cut_drain()
+            for worker in list(self.children.values()):
+                worker.kill()
+        await stopping
+        hurry.cancel()
+        await self._settle(lambda c: c.owes or c.receiving, RESPONSES_GRACE)
+        for connection in list(http.connections):
             connection.close()
         await self.telemetry.stop()
         self._reap()
-        logger.info("stopped in %.2f s", time.monotonic() - started)
+        logger.info("stopped in %.2f s%s", time.monotonic() - started,
+                    f" ({accepted} connection(s) accepted from the backlog at the stop)" if accepted else "")
+
+    async def _stop_listening(self) -> int:
+        """Close the listening sockets without resetting the connections waiting in their backlog:
+        a duplicate of each socket outlives the server's, and those connections are accepted from it."""
+        listener = self._listener
+        if listener is None:
+            return 0
+        loop = asyncio.get_running_loop()
+        duplicates = [socket.socket(fileno=os.dup(s.fileno())) for s in listener.sockets]
+        listener.close()
+        accepted = 0
+        for sock in duplicates:
+            with sock:
+                sock.setblocking(False)
+                while True:
+                    try:
+                        conn, _ = sock.accept()
+                    except OSError:  # BlockingIOError: the backlog is empty
+                        break
+                    accepted += 1
+                    try:
+                        await loop.connect_accepted_socket(self.app.http.connection, conn)
+                    except OSError:
+                        conn.close()
+        return accepted
+
+    async def _settle(self, waiting: Callable[[HTTPConnection], bool], grace: float) -> None:
+        """Until no connection is ``waiting``, at most ``grace`` seconds or until a second signal."""
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and not (self._hurry is not None and self._hurry.is_set()):
+            if not any(waiting(c) for c in self.app.http.connections):
+                return
+            await asyncio.sleep(0.01)
 
 
 def run(config: ServerConfig, prespawned: Sequence[Spawned] = ()) -> int:

@@ -55,6 +55,9 @@ def test_config_is_frozen():
         ({"TS_DEFAULT_RESPONSE_TIMEOUT": "9"}, "response_timeout", 9.0),
         ({"SAGEMAKER_STARTUP_TIMEOUT": "30"}, "startup_timeout", 30.0),
         ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "2"}, "max_request_size", 2 * MIB),
+        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "0.5"}, "max_request_size", MIB // 2),
+        ({"SAGEMAKER_MAX_BUFFERED_PAYLOAD_MB": "256"}, "max_buffered_payload", 256 * MIB),
+        ({"SAGEMAKER_REQUEST_READ_TIMEOUT": "2.5"}, "request_read_timeout", 2.5),
         ({"SAGEMAKER_MAX_REQUEST_SIZE": "12345"}, "max_request_size", 12345),
         ({"MMS_MAX_REQUEST_SIZE": "2345"}, "max_request_size", 2345),
         ({"TS_MAX_REQUEST_SIZE": "345"}, "max_request_size", 345),
@@ -140,7 +143,8 @@ def test_vmargs_are_accepted_and_ignored():
         ({"SAGEMAKER_MODEL_SERVER_TIMEOUT": "soon"}, "SAGEMAKER_MODEL_SERVER_TIMEOUT"),
         ({"SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS": "0"}, "SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS"),
         ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "0"}, "SAGEMAKER_MAX_PAYLOAD_IN_MB"),
-        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "6.5"}, "SAGEMAKER_MAX_PAYLOAD_IN_MB"),
+        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "nan"}, "SAGEMAKER_MAX_PAYLOAD_IN_MB"),
+        ({"SAGEMAKER_REQUEST_READ_TIMEOUT": "0"}, "SAGEMAKER_REQUEST_READ_TIMEOUT"),
         ({"MMS_MAX_REQUEST_SIZE": "big"}, "MMS_MAX_REQUEST_SIZE"),
         ({"SAGEMAKER_TS_BATCH_SIZE": "0"}, "SAGEMAKER_TS_BATCH_SIZE"),
         ({"SAGEMAKER_TS_MAX_BATCH_DELAY": "-5"}, "SAGEMAKER_TS_MAX_BATCH_DELAY"),
@@ -155,6 +159,20 @@ def test_bad_values_name_the_variable_and_value(env, variable):
     message = str(info.value)
     assert variable in message
     assert repr(env[variable]) in message
+
+
+def test_buffered_payload_below_the_largest_request_is_refused():
+    with pytest.raises(ConfigError, match="SAGEMAKER_MAX_BUFFERED_PAYLOAD_MB=1: must be at least the largest request"):
+        ServerConfig.from_env({"SAGEMAKER_MAX_BUFFERED_PAYLOAD_MB": "1", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "2"})
+
+
+def test_buffered_payload_default_is_derived_from_the_memory_limit():
+    from sagemaker_inference.server.config import MAX_DEFAULT_BUFFERED, memory_limit
+
+    config = ServerConfig.from_env({})
+    limit = memory_limit()
+    assert limit is not None and limit > 0
+    assert config.max_buffered_payload == max(config.max_request_size, 64 * MIB, min(limit // 4, MAX_DEFAULT_BUFFERED))
 
 
 def test_config_error_is_a_value_error():

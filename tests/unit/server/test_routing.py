@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sagemaker_inference.server.app import INFERENCE_ROUTES, MANAGEMENT_ROUTES
+from sagemaker_inference.server.endpoints import INFERENCE_ROUTES
+from sagemaker_inference.server.management import MANAGEMENT_ROUTES
 from sagemaker_inference.server.routing import Match, MethodNotAllowed, NotFound, Route, Router
 
 ROUTER = Router([

@@ -17,6 +17,12 @@ skip the body) and stops, reporting where the "other protocol" starts. So we rea
 ``Content-Length`` body ourselves (``curl --http2`` sends ``Upgrade: h2c`` on plain-HTTP POSTs)
 and resume parsing after it; a chunked body on such a request is refused (400) rather than
 guessed at.
+
+Memory budget: every connection's assembler draws on one shared ``Budget`` of request bytes held
+at once (being received, queued, in flight). A body is reserved in full as soon as its declared
+``Content-Length`` is known, a chunked one as its chunks arrive; a request that would overdraw
+the budget is refused with 503 before its body is read. The reservation travels with the request
+(``HTTPRequest.held``) and whoever answers it gives it back (``Budget.release``).
 """
 
 from __future__ import annotations
@@ -26,19 +32,42 @@ from typing import Union
 import httptools
 
 MAX_HEAD_BYTES = 64 * 1024
+MIB = 1024 * 1024
+
+
+class Budget:
+    """Request bytes held at once, shared by every connection of a server (see the module docstring)."""
+
+    __slots__ = ("limit", "held")
+
+    def __init__(self, limit: int):
+        self.limit, self.held = limit, 0
+
+    def release(self, size: int) -> None:
+        self.held -= size
+
+    def refusal(self) -> ParseError:
+        return ParseError(503, f"The server is holding {self.held // MIB} MB of request bodies, its limit "
+                               f"(SAGEMAKER_MAX_BUFFERED_PAYLOAD_MB={self.limit // MIB}); retry later.",
+                          "ServiceUnavailableException", ((b"retry-after", b"1"),))
+
+
+UNLIMITED = 1 << 62
 
 
 class HTTPRequest:
-    """One complete request. Header names keep the case the client sent (handlers rely on it)."""
+    """One complete request. Header names keep the case the client sent (handlers rely on it).
+    ``held``: the bytes it holds of the budget, to be released when it is answered."""
 
-    __slots__ = ("method", "path", "query", "headers", "body", "keep_alive", "expect_continue", "upgrade")
+    __slots__ = ("method", "path", "query", "headers", "body", "keep_alive", "expect_continue", "upgrade", "held")
 
     def __init__(self, method: bytes, path: bytes, query: bytes, headers: list[tuple[bytes, bytes]],
-                 body: bytes, keep_alive: bool):
+                 body: bytes, keep_alive: bool, held: int = 0):
         self.method, self.path, self.query = method, path, query
         self.headers, self.body, self.keep_alive = headers, body, keep_alive
         self.expect_continue = False
         self.upgrade = False  # a WebSocket upgrade request: nothing after it on the connection is HTTP
+        self.held = held
 
     def header(self, name: bytes) -> bytes | None:
         """The last value of a header, matched case-insensitively (``name`` in lower case)."""
@@ -58,10 +87,11 @@ class ContinueRequested:
 class ParseError:
     """The request cannot be served; answer ``status`` with ``message`` and close the connection."""
 
-    __slots__ = ("status", "message")
+    __slots__ = ("status", "message", "error_type", "headers")
 
-    def __init__(self, status: int, message: str):
-        self.status, self.message = status, message
+    def __init__(self, status: int, message: str, error_type: str = "BadRequestException",
+                 headers: tuple[tuple[bytes, bytes], ...] = ()):
+        self.status, self.message, self.error_type, self.headers = status, message, error_type, headers
 
     def __repr__(self) -> str:
         return f"ParseError({self.status}, {self.message!r})"
@@ -80,9 +110,10 @@ class _Refused(Exception):
 class RequestAssembler:
     """Feed bytes, get events. One instance per connection."""
 
-    def __init__(self, max_body: int, max_head: int = MAX_HEAD_BYTES):
+    def __init__(self, max_body: int, max_head: int = MAX_HEAD_BYTES, budget: Budget | None = None):
         self._parser = httptools.HttpRequestParser(self)
         self._max_body, self._max_head = max_body, max_head
+        self._budget = budget or Budget(UNLIMITED)
         self._events: list[Event] = []
         self._failed = False
         self._upgrade_body_left = 0
@@ -99,6 +130,17 @@ class RequestAssembler:
         self._expect_continue = False
         self._declared: bytes | None = None
         self._head_done = False
+        self._held = 0  # of the budget, for this request
+
+    @property
+    def body_received(self) -> int:
+        """Body bytes of the request being received (for the read timeout's rate allowance)."""
+        return self._body_size
+
+    @property
+    def failed(self) -> bool:
+        """Nothing more will be parsed (an error, a timeout, the connection's end)."""
+        return self._failed
 
     @property
     def idle(self) -> bool:
@@ -133,14 +175,22 @@ class RequestAssembler:
         """The body of an upgrade request, which llhttp left to us; return the bytes after it."""
         chunk, rest = data[:self._upgrade_body_left], data[self._upgrade_body_left:]
         self._upgrade_body_left -= len(chunk)
+        self._body_size += len(chunk)
         self._body.append(chunk)
         if not self._upgrade_body_left:
             self._complete()
         return rest
 
     def _fail(self, error: ParseError) -> None:
-        self._failed = True
+        self.abort()
         self._events.append(error)
+
+    def abort(self) -> None:
+        """Stop for good (an error, a timeout, the connection's end) and give back what the partial
+        request held of the budget."""
+        self._failed = True
+        self._budget.release(self._held)
+        self._held = 0
 
     # -- httptools callbacks ---------------------------------------------------------------------
 
@@ -177,15 +227,28 @@ class RequestAssembler:
             except ValueError:
                 raise _Refused(ParseError(400, "Invalid Content-Length.")) from None
             if size > self._max_body:
-                raise _Refused(ParseError(413, f"Request body of {size} bytes exceeds the limit of "
-                                               f"{self._max_body} bytes."))
+                raise _Refused(ParseError(413, _too_large(f"Request body of {size} bytes", self._max_body),
+                                          "RequestEntityTooLargeException"))
+            budget = self._budget
+            if budget.held + size > budget.limit:
+                raise _Refused(budget.refusal())
+            budget.held += size
+            self._held = size
         if self._expect_continue:
             self._events.append(ContinueRequested())
 
     def on_body(self, body: bytes) -> None:
-        self._body_size += len(body)
-        if self._body_size > self._max_body:
-            raise _Refused(ParseError(413, f"Request body exceeds the limit of {self._max_body} bytes."))
+        size = len(body)
+        self._body_size += size
+        if self._declared is None:  # chunked: reserved as it arrives
+            if self._body_size > self._max_body:
+                raise _Refused(ParseError(413, _too_large("Request body", self._max_body),
+                                          "RequestEntityTooLargeException"))
+            budget = self._budget
+            budget.held += size
+            self._held += size
+            if budget.held > budget.limit:
+                raise _Refused(budget.refusal())
         self._body.append(body)
 
     def on_message_complete(self) -> None:
@@ -205,7 +268,7 @@ class RequestAssembler:
         path, _, query = url.partition(b"?")
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         request = HTTPRequest(self._parser.get_method(), path, query, self._headers, body,
-                              self._parser.should_keep_alive())
+                              self._parser.should_keep_alive(), self._held)
         request.expect_continue = self._expect_continue
         if self._parser.should_upgrade() and request.method == b"GET" and _wants_websocket(self._headers):
             request.upgrade = self._upgraded = True
@@ -216,3 +279,8 @@ class RequestAssembler:
 def _wants_websocket(headers: list[tuple[bytes, bytes]]) -> bool:
     return any(len(name) == 7 and name.lower() == b"upgrade" and b"websocket" in value.lower()
                for name, value in headers)
+
+
+def _too_large(what: str, limit: int) -> str:
+    return (f"{what} exceeds the limit of {limit} bytes; raise it with --max-payload-mb or "
+            "SAGEMAKER_MAX_PAYLOAD_IN_MB.")

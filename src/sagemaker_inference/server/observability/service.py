@@ -11,12 +11,10 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from sagemaker_inference.server.http.protocol import HTTPConnection
 from sagemaker_inference.server.observability import endpoints as observability
 from sagemaker_inference.server.observability.emf import EmfReporter
 from sagemaker_inference.server.observability.tracing import ServerTracer, tracing_enabled
 from sagemaker_inference.server.observability.tracing import shutdown as tracing_shutdown
-from sagemaker_inference.server.routing import Router
 
 if TYPE_CHECKING:
     from sagemaker_inference.server.app import App
@@ -29,11 +27,9 @@ def observability_app(main: App) -> App:
     and ``/readyz`` (for the separate metrics port)."""
     from sagemaker_inference.server.app import App
 
-    app = App(main.config, main.registry)
-    app.router = Router(observability.ROUTES)
-    app.endpoints = dict(observability.table())
+    app = App(main.config, main.registry, observability.ROUTES, dict(observability.table()))
     app.counters = main.counters
-    app.access_log = False
+    app.http.access_log = False
     return app
 
 
@@ -54,7 +50,7 @@ class Telemetry:
             self.metrics_app = observability_app(self.app)
             metrics_app = self.metrics_app
             try:
-                self._listener = await loop.create_server(lambda: HTTPConnection(metrics_app), config.host,
+                self._listener = await loop.create_server(metrics_app.http.connection, config.host,
                                                           config.metrics_port, reuse_address=True)
             except OSError as exc:
                 logger.error("cannot listen on %s:%d for metrics (--metrics-port / SAGEMAKER_METRICS_PORT): %s",
@@ -94,5 +90,5 @@ class Telemetry:
         if self._listener is not None:
             self._listener.close()
         if self.metrics_app is not None:
-            for connection in list(self.metrics_app.connections):
+            for connection in list(self.metrics_app.http.connections):
                 connection.close()

@@ -101,6 +101,7 @@ class WorkerGroup:
         self.stopping = False
         self.counters: ModelCounters | None = None  # set by the registry when metrics are on
         self.log_format = "text"  # the workers' (the registry sets the server's)
+        self._drain_deadline = 0.0
         # Batches in flight per worker. Deep enough that frontend and worker work at the same time
         # under load (32: +50% req/s over 16 on the numeric benchmark); with batching, a second
         # batch waiting in the worker is enough, and the queue here keeps filling the next one.
@@ -150,8 +151,8 @@ class WorkerGroup:
 
     async def stop(self, drain_timeout: float = 0.0) -> None:
         """Let queued and in-flight requests finish (up to ``drain_timeout``), then end every worker."""
-        deadline = time.monotonic() + drain_timeout
-        while self.pending and time.monotonic() < deadline and self.healthy:
+        self._drain_deadline = time.monotonic() + drain_timeout
+        while self.pending and time.monotonic() < self._drain_deadline and self.healthy:
             await asyncio.sleep(0.02)
         self.stopping = True
         if self.batches_sent:
@@ -169,6 +170,12 @@ class WorkerGroup:
         await self._end(self.workers)
         if self._loaded is not None and not self._loaded.done():
             self._loaded.set_result(False)
+
+    def cut_drain(self) -> None:
+        """Stop waiting for queued and in-flight requests: from now on a lost worker fails its batches
+        with 503 (not "Worker died.") and is not restarted; ``stop`` answers the queue with 503."""
+        self._drain_deadline = 0.0
+        self.stopping = True
 
     async def scale(self, workers: int, drain_timeout: float = 10.0) -> bool:
         """Change the number of workers. Scaling up: True once every new worker has loaded, False
