@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 from urllib.parse import unquote
 
 from sagemaker_inference.server.config import ServerConfig
@@ -22,10 +22,15 @@ from sagemaker_inference.server.routing import Match, MethodNotAllowed, Route, R
 
 if TYPE_CHECKING:
     from sagemaker_inference.server.http.protocol import Exchange
-    from sagemaker_inference.server.observability.prometheus import Exposition
     from sagemaker_inference.server.observability.tracing import ServerTracer
 
 Endpoint = Callable[["App", "Exchange", dict[str, str]], None]
+
+
+class Exposition(Protocol):
+    """``observability.prometheus.Exposition``, seen from here (which must not import it)."""
+
+    def render(self, accept: bytes | None) -> tuple[bytes, str]: ...
 
 
 class App:

@@ -131,14 +131,11 @@ def execution_parameters(app: App, exchange: Exchange, params: dict[str, str]) -
 
 
 def routes(multi_model: bool) -> tuple[Route, ...]:
-    """Every route the serving port answers: inference, management (multi-model), observability."""
-    from sagemaker_inference.server.observability import endpoints as observability
-
     if multi_model:
         from sagemaker_inference.server import management
 
-        return INFERENCE_ROUTES + management.MANAGEMENT_ROUTES + observability.ROUTES
-    return INFERENCE_ROUTES + observability.ROUTES
+        return INFERENCE_ROUTES + management.MANAGEMENT_ROUTES
+    return INFERENCE_ROUTES
 
 
 def table(multi_model: bool) -> dict[str, Callable[[App, Exchange, dict[str, str]], None]]:
@@ -152,7 +149,4 @@ def table(multi_model: bool) -> dict[str, Callable[[App, Exchange, dict[str, str
         from sagemaker_inference.server import management
 
         endpoints.update(management.table())
-    from sagemaker_inference.server.observability import endpoints as observability
-
-    endpoints.update(observability.table())
     return endpoints

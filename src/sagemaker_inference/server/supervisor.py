@@ -33,6 +33,7 @@ from sagemaker_inference.server.app import App
 from sagemaker_inference.server.config import ServerConfig
 from sagemaker_inference.server.http.protocol import HTTPConnection
 from sagemaker_inference.server.logs import configure as configure_logging
+from sagemaker_inference.server.observability import endpoints as observability
 from sagemaker_inference.server.observability.service import Telemetry
 from sagemaker_inference.server.registry import LoadError, ModelRegistry
 from sagemaker_inference.server.workers.spawn import Spawned
@@ -52,8 +53,8 @@ class Server:
         self.prespawned = prespawned
         self.children: dict[int, Worker] = {}
         self.registry = ModelRegistry(config, self.children)
-        self.app = App(config, self.registry, endpoints.routes(config.multi_model),
-                       endpoints.table(config.multi_model))
+        self.app = App(config, self.registry, endpoints.routes(config.multi_model) + observability.ROUTES,
+                       {**endpoints.table(config.multi_model), **observability.table()})
         self.telemetry = Telemetry(self.app)
         self.exit_code = 0
         self.started = time.monotonic()
