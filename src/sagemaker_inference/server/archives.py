@@ -198,10 +198,16 @@ class Extraction:
     shutdown while the child is still writing: it kills the child and deletes the directory.
     """
 
-    def __init__(self, archive: str, name: str, limits: Limits, timeout: float):
-        self.archive, self.limits, self.timeout = archive, limits, timeout
-        # Model names reach 256 characters, file names 255 bytes.
-        self.target = tempfile.mkdtemp(prefix=f"sagemaker-model-{name[:64]}-")
+    def __init__(self, archive: str, name: str, limits: Limits, timeout: float, fd: int | None = None):
+        """``fd``: the archive already open (``model_store.resolve`` hands over the file it checked);
+        the extraction owns and closes it. Else ``archive`` is opened when ``run`` starts."""
+        self.archive, self.limits, self.timeout, self.fd = archive, limits, timeout, fd
+        try:
+            # Model names reach 256 characters, file names 255 bytes.
+            self.target = tempfile.mkdtemp(prefix=f"sagemaker-model-{name[:64]}-")
+        except BaseException:
+            self._close_fd()
+            raise
         self._process: subprocess.Popen[bytes] | None = None
         self._cancelled = False
         self._lock = threading.Lock()
@@ -214,8 +220,22 @@ class Extraction:
             self.remove()
             raise
 
+    def _close_fd(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def _source(self) -> IO[bytes]:
+        if self.fd is None:
+            return _open_regular(self.archive)
+        fd, self.fd = self.fd, None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise _refused("Model archive is not a regular file.")
+        return os.fdopen(fd, "rb")
+
     def _run(self) -> int:
-        with _open_regular(self.archive) as source, self._lock:
+        with self._source() as source, self._lock:
             if self._cancelled:
                 raise Refused(503, "ServiceUnavailableException", "Server is shutting down.")
             command = [sys.executable, "-m", "sagemaker_inference.server.archives", "--target", self.target,
@@ -236,6 +256,8 @@ class Extraction:
         with self._lock:
             self._cancelled = True
             process = self._process
+            if process is None:
+                self._close_fd()
         if process is not None and process.poll() is None:
             process.kill()
             try:

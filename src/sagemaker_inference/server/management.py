@@ -370,7 +370,8 @@ async def _load(app: App, registration: Registration) -> None:
     try:
         source = await loop.run_in_executor(None, model_store.resolve, registration.url, app.config.model_root)
         if source.is_archive:
-            extraction = archives.Extraction(source.path, name, _archive_limits(app), app.config.startup_timeout)
+            extraction = archives.Extraction(source.path, name, _archive_limits(app), app.config.startup_timeout,
+                                             fd=source.fd)
             unpacked = extraction.target
             registry.unpacking[name] = extraction  # a shutdown meanwhile cancels it
             try:

@@ -18,6 +18,7 @@ Everything here is blocking (file system); the management endpoints call it in a
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import re
 import shutil
@@ -56,6 +57,7 @@ class ModelSource:
     is_archive: bool
     size: int  # bytes on disk (a directory's files, or the archive file until it is unpacked)
     hint: int | None  # bytes the model says it needs per worker, from its ``memory_mb`` file
+    fd: int | None = None  # an archive: the file the walk resolved, open for reading (the unpacker closes it)
 
     @property
     def per_worker(self) -> int:
@@ -90,21 +92,32 @@ def default_name(url: str) -> str:
 
 
 def resolve(url: str, root: str) -> ModelSource:
-    """Resolve ``url`` inside ``root`` without reading outside it; measure what is there."""
+    """Resolve ``url`` inside ``root`` without reading outside it; measure what is there.
+
+    The walk holds what it resolved open, so the type check, the listing and the archive handed to
+    the unpacker are the object the walk checked, even if a path component is swapped for a
+    symlink meanwhile (check-then-use). An archive comes back as an open file (``fd``).
+    """
     relative = _relative_to_root(url, root)
     real_root = os.path.realpath(root)
-    path = _walk(real_root, relative, url)
-    if path == real_root:  # serving the whole root would expose every other model to this one
-        raise InvalidModelURL(400, "BadRequestException", f"Model url must be below the model root: {url}")
-    if stat.S_ISDIR(os.stat(path).st_mode):
-        if not _is_archive_only(path):
-            return ModelSource(path, False, _directory_size(path), _read_hint(path))
-        path = _walk(path, ARCHIVE_NAME, url)
-    st = os.stat(path)
-    if not (stat.S_ISREG(st.st_mode) and path.endswith(ARCHIVE_SUFFIXES)):
-        raise InvalidModelURL(400, "InvalidModelException", f"Model url is not a directory or tar archive: {url}")
-    # Not read here: archives.Extraction streams it once, in a child process, and measures it.
-    return ModelSource(path, True, st.st_size, None)
+    path, fd = _open_walk(real_root, relative, url)
+    try:
+        if path == real_root:  # serving the whole root would expose every other model to this one
+            raise InvalidModelURL(400, "BadRequestException", f"Model url must be below the model root: {url}")
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            if not _is_archive_only(fd):
+                return ModelSource(path, False, _directory_size(path), _read_hint(fd))
+            inner, inner_fd = _open_walk(path, ARCHIVE_NAME, url, start=fd)
+            os.close(fd)
+            path, fd = inner, inner_fd
+        st = os.fstat(fd)
+        if not (stat.S_ISREG(st.st_mode) and path.endswith(ARCHIVE_SUFFIXES)):
+            raise InvalidModelURL(400, "InvalidModelException",
+                                  f"Model url is not a directory or tar archive: {url}")
+        # Not read here: archives.Extraction streams it once, in a child process, and measures it.
+        return ModelSource(path, True, st.st_size, None, fd=_reopen(fd, os.O_RDONLY))
+    finally:
+        os.close(fd)
 
 
 def _relative_to_root(url: str, root: str) -> str:
@@ -125,42 +138,82 @@ def _relative_to_root(url: str, root: str) -> str:
     raise InvalidModelURL(400, "BadRequestException", f"Model url is outside the model root: {url}")
 
 
-def _walk(root: str, relative: str, url: str) -> str:
-    """Follow ``relative`` from the real directory ``root`` one component at a time.
+_O_PATH = getattr(os, "O_PATH", 0)  # Linux: a handle that opens nothing (no FIFO or device side effects)
 
-    Every symlink is read, never followed blindly: an absolute target must lie under ``root`` and a
-    relative one may not climb above it, so the walk never stats a path outside the root.
+
+def _walk(root: str, relative: str, url: str) -> str:
+    """``_open_walk``, for callers that only need the path."""
+    path, fd = _open_walk(root, relative, url)
+    os.close(fd)
+    return path
+
+
+def _open_walk(root: str, relative: str, url: str, start: int | None = None) -> tuple[str, int]:
+    """Follow ``relative`` from the real directory ``root`` one component at a time; return the
+    path reached and an ``O_PATH`` descriptor of it (the caller closes it).
+
+    Each component is opened ``O_NOFOLLOW`` relative to the descriptor of the directory before it,
+    so what is checked is what is used. Every symlink is read, never followed blindly: an absolute
+    target must lie under ``root`` and a relative one may not climb above it, so the walk never
+    touches a path outside the root. ``start``: a descriptor of ``root`` to begin from.
     """
-    pending = _parts(relative)
-    current, hops = root, 0
-    while pending:
-        part = pending.pop()
-        if part == "..":
-            if current == root:
-                raise _escape(url)
-            current = os.path.dirname(current)
-            continue
-        candidate = os.path.join(current, part)
-        try:
-            mode = os.lstat(candidate).st_mode
-        except OSError:
-            raise ModelNotInStore(404, "ModelNotFoundException", f"Model not found in model store: {url}") from None
-        if not stat.S_ISLNK(mode):
-            if pending and not stat.S_ISDIR(mode):
-                raise ModelNotInStore(404, "ModelNotFoundException", f"Model not found in model store: {url}")
-            current = candidate
-            continue
-        hops += 1
-        if hops > MAX_SYMLINK_HOPS:
-            raise InvalidModelURL(400, "BadRequestException", f"Too many symbolic links in url: {url}")
-        target = os.readlink(candidate)
-        if os.path.isabs(target):
-            target = os.path.normpath(target)
-            if target != root and not target.startswith(root.rstrip("/") + "/"):
-                raise _escape(url)
-            current, target = root, os.path.relpath(target, root)
-        pending.extend(_parts(target))
-    return current
+    stack = [(root, os.dup(start) if start is not None else os.open(root, _O_PATH | os.O_DIRECTORY))]
+    pending, hops = _parts(relative), 0
+    try:
+        while pending:
+            part = pending.pop()
+            if part == "..":
+                if len(stack) == 1:
+                    raise _escape(url)
+                os.close(stack.pop()[1])
+                continue
+            directory, directory_fd = stack[-1]
+            fd = _open_component(part, directory_fd, url)
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISLNK(mode):
+                if pending and not stat.S_ISDIR(mode):
+                    os.close(fd)
+                    raise _not_found(url)
+                stack.append((os.path.join(directory, part), fd))
+                continue
+            os.close(fd)
+            hops += 1
+            if hops > MAX_SYMLINK_HOPS:
+                raise InvalidModelURL(400, "BadRequestException", f"Too many symbolic links in url: {url}")
+            target = os.readlink(part, dir_fd=directory_fd)
+            if os.path.isabs(target):
+                target = os.path.normpath(target)
+                if target != root and not target.startswith(root.rstrip("/") + "/"):
+                    raise _escape(url)
+                while len(stack) > 1:
+                    os.close(stack.pop()[1])
+                target = os.path.relpath(target, root)
+            pending.extend(_parts(target))
+        path, fd = stack[-1]
+        return path, os.dup(fd)
+    finally:
+        for _, fd in stack:
+            os.close(fd)
+
+
+def _open_component(part: str, directory_fd: int, url: str) -> int:
+    try:
+        return os.open(part, _O_PATH | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=directory_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not _O_PATH:  # without O_PATH a symlink cannot be opened itself
+            return os.open(".", os.O_RDONLY, dir_fd=directory_fd)  # pragma: no cover - not Linux
+        raise _not_found(url) from None
+
+
+def _reopen(fd: int, flags: int) -> int:
+    """A real descriptor (readable, listable) of what an ``O_PATH`` descriptor designates."""
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+        return os.open(".", flags | os.O_DIRECTORY, dir_fd=fd)
+    return os.open(f"/proc/self/fd/{fd}", flags)  # the magic link reopens that very inode
+
+
+def _not_found(url: str) -> ModelNotInStore:
+    return ModelNotInStore(404, "ModelNotFoundException", f"Model not found in model store: {url}")
 
 
 def _parts(relative: str) -> list[str]:
@@ -206,9 +259,14 @@ def confine_handler(handler: str, model_dir: str, allowed_modules: Collection[st
                     "(installed modules need SAGEMAKER_MME_HANDLER_MODULES).")
 
 
-def _is_archive_only(directory: str) -> bool:
+def _is_archive_only(directory_fd: int) -> bool:
     """SageMaker layout: a directory holding only ``model.tar.gz`` (hidden files aside) is that archive."""
-    return [name for name in os.listdir(directory) if not name.startswith(".")] == [ARCHIVE_NAME]
+    listing = _reopen(directory_fd, os.O_RDONLY)
+    try:
+        names = os.listdir(listing)
+    finally:
+        os.close(listing)
+    return [name for name in names if not name.startswith(".")] == [ARCHIVE_NAME]
 
 
 def _directory_size(directory: str) -> int:
@@ -243,11 +301,15 @@ def _directory_size(directory: str) -> int:
     return total
 
 
-def _read_hint(directory: str) -> int | None:
+def _read_hint(directory: int | str) -> int | None:
     """``<model>/memory_mb``: whole MiB one worker needs. Not followed if it is a symlink."""
     try:
         # O_NONBLOCK: a FIFO planted under this name must not hang the loader thread.
-        fd = os.open(os.path.join(directory, HINT_FILE), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+        if isinstance(directory, int):
+            fd = os.open(HINT_FILE, flags, dir_fd=directory)
+        else:
+            fd = os.open(os.path.join(directory, HINT_FILE), flags)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as f:

@@ -205,11 +205,20 @@ def test_resolution_never_touches_paths_outside_the_root(root, outside, monkeypa
     (root / "m1" / "up").symlink_to("../..")
     (root / "via").symlink_to("m1/up/outside/model")
     touched: list[str] = []
+    readlink = os.readlink
+
+    def where(path, dir_fd):
+        """The absolute path an ``*at()`` call (or a call on a descriptor) designates."""
+        if isinstance(path, int):
+            return readlink(f"/proc/self/fd/{path}")
+        path = os.fspath(path)
+        return os.path.join(readlink(f"/proc/self/fd/{dir_fd}"), path) if dir_fd is not None else path
+
     for name in ("lstat", "stat", "readlink", "listdir", "open"):
         original = getattr(os, name)
 
         def spy(path, *args, _original=original, **kwargs):
-            touched.append(os.fspath(path))
+            touched.append(os.path.normpath(where(path, kwargs.get("dir_fd"))))
             return _original(path, *args, **kwargs)
 
         monkeypatch.setattr(os, name, spy)
@@ -246,6 +255,18 @@ def test_archive_file_url_is_not_read_by_resolve(root, monkeypatch):
     monkeypatch.setattr(tarfile, "open", None)  # the frontend never parses an archive itself
     source = ms.resolve("m2.tar.gz", str(root))
     assert source.is_archive and source.path == os.path.realpath(root / "m2.tar.gz")
+    os.close(source.fd)
+
+
+def test_the_archive_handed_over_is_the_file_the_walk_checked(root, outside):
+    good_archive(root / "m2.tar.gz")
+    source = ms.resolve("m2.tar.gz", str(root))
+    # Swapped for a symlink to outside after resolution: the open file is still the checked one.
+    (root / "m2.tar.gz").rename(root / "old.tar.gz")
+    (outside / "evil.tar.gz").write_bytes(b"evil")
+    (root / "m2.tar.gz").symlink_to(outside / "evil.tar.gz")
+    with os.fdopen(source.fd, "rb") as f:
+        assert f.read(2) == b"\x1f\x8b"  # gzip, not "evil"
 
 
 def test_directory_holding_only_model_tar_gz_is_the_archive(root):
@@ -254,6 +275,7 @@ def test_directory_holding_only_model_tar_gz_is_the_archive(root):
     (root / "sm" / "model" / ".hidden").write_text("")
     source = ms.resolve(str(root / "sm" / "model"), str(root))
     assert source.is_archive and source.path.endswith("model.tar.gz")
+    os.close(source.fd)
 
 
 def test_directory_with_more_than_the_archive_is_served_in_place(root):
