@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
+import shutil
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -252,3 +255,31 @@ def test_eviction_only_when_it_can_make_room(hostile):
         assert invoke(server, "b", [1]).status_code == 200  # a is now the least recently used
         assert register(server, "small", "small").status_code == 200  # 30 MiB, 20 free: evicts a only
         assert names(server) == ["b", "small"]
+
+
+def test_an_archive_unpacked_into_memory_counts_whatever_its_hint(hostile, tmp_path):
+    from sagemaker_inference.server import memory
+
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK) and memory.in_memory(str(shm))):
+        pytest.skip("no writable tmpfs at /dev/shm")
+    root, _, _ = hostile
+    with tarfile.open(root / "weights.tar", "w") as tar:
+        for name, data in (("code/inference.py", b"def model_fn(d):\n    return 1\n"), ("memory_mb", b"1"),
+                           ("weights.bin", b"\1" * (40 * 1024 * 1024))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    in_memory = Path(tempfile.mkdtemp(dir=shm, prefix="h15-test-"))
+    on_disk = tmp_path / "scratch"
+    on_disk.mkdir()
+    try:
+        # 60 MiB budget: a worker (30) + the hint (1) fit; + the 40 MiB of files held in tmpfs do not.
+        env = {"SAGEMAKER_MODEL_MEMORY_LIMIT_MB": "60"}
+        with start_mme(root, env={**env, "TMPDIR": str(in_memory)}) as server:
+            assert error(register(server, "w", "weights.tar"))[0] == 507
+            assert list(in_memory.iterdir()) == []
+        with start_mme(root, env={**env, "TMPDIR": str(on_disk)}) as server:
+            assert register(server, "w", "weights.tar").status_code == 200
+    finally:
+        shutil.rmtree(in_memory, ignore_errors=True)

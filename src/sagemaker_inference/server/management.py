@@ -318,7 +318,7 @@ async def _scale(app: App, exchange: Exchange | None, model: Model, workers: int
         return
     finally:
         app.registry.reservations.pop(key, None)
-        model.memory_estimate = model.memory_per_worker * len(model.group.workers)
+        model.memory_estimate = model.memory_per_worker * len(model.group.workers) + model.memory_fixed
     if exchange is None:
         return
     if ok:
@@ -366,7 +366,7 @@ async def _load(app: App, registration: Registration) -> None:
     """Resolve, unpack (archives), check the handler and memory, start workers. The caller has reserved the name."""
     registry, name = app.registry, registration.model_name
     loop = asyncio.get_running_loop()
-    started, unpacked = time.monotonic(), None
+    started, unpacked, in_ram = time.monotonic(), None, 0
     try:
         source = await loop.run_in_executor(None, model_store.resolve, registration.url, app.config.model_root)
         if source.is_archive:
@@ -382,12 +382,14 @@ async def _load(app: App, registration: Registration) -> None:
                 registry.unpacking.pop(name, None)
             registry.unpacked[name] = unpacked  # from now on a shutdown deletes it with the others
             source = await loop.run_in_executor(None, model_store.measure, unpacked)
+            if await loop.run_in_executor(None, memory.in_memory, unpacked):
+                in_ram = source.size  # $TMPDIR on tmpfs: the unpacked files themselves take memory
         spec = _spec(app, registration, source.path)
         if registration.handler is not None and registration.handler != app.config.handler:
             allowed = (DEFAULT_HANDLER, *app.config.mme_handler_modules)
             await loop.run_in_executor(None, model_store.confine_handler, registration.handler, spec.model_dir,
                                        allowed)
-        await _reserve_memory(app, name, source.footprint(spec.workers))
+        await _reserve_memory(app, name, source.footprint(spec.workers) + in_ram)
         deadline = max(spec.response_timeout, app.config.startup_timeout)
         try:
             model = await asyncio.wait_for(registry.load(spec, registration.url), deadline)
@@ -401,7 +403,7 @@ async def _load(app: App, registration: Registration) -> None:
             await loop.run_in_executor(None, model_store.remove, unpacked)
         raise
     model.memory_estimate = registry.reservations.pop(name, 0)
-    model.memory_per_worker = source.per_worker
+    model.memory_per_worker, model.memory_fixed = source.per_worker, in_ram
     elapsed = time.monotonic() - started
     # Named as SageMaker's multi-model endpoint metric (microseconds), so logs and CloudWatch agree.
     logger.info("model %r loaded from %s: %d worker(s), handler %s, in %.2f s (ModelLoadingTime %d us)", name,

@@ -88,3 +88,26 @@ def _read_stat(path: str, key: str) -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+_MEMORY_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})
+
+
+def in_memory(path: str) -> bool:
+    """Whether ``path`` lives on a file system backed by memory (tmpfs, ramfs): an archive unpacked
+    there costs its size in memory, once, whatever the model's ``memory_mb`` says per worker."""
+    real = os.path.realpath(path)
+    best, fstype = "", ""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                if "-" not in fields:
+                    continue
+                mount_point = fields[4].replace("\\040", " ")
+                within = real == mount_point or real.startswith(mount_point.rstrip("/") + "/")
+                if within and len(mount_point) >= len(best):
+                    best, fstype = mount_point, fields[fields.index("-") + 1]
+    except OSError:
+        return False
+    return fstype in _MEMORY_FILESYSTEMS

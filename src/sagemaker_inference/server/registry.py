@@ -41,7 +41,7 @@ class LoadError(Exception):
 
 class Model:
     __slots__ = ("name", "url", "spec", "group", "state", "loaded_at_startup", "registered_at", "last_used",
-                 "memory_estimate", "memory_per_worker")
+                 "memory_estimate", "memory_per_worker", "memory_fixed")
 
     def __init__(self, name: str, url: str, group: WorkerGroup, loaded_at_startup: bool):
         self.name, self.url, self.group = name, url, group
@@ -52,6 +52,7 @@ class Model:
         self.last_used = time.monotonic()
         self.memory_estimate = 0  # bytes committed for this model (all its workers)
         self.memory_per_worker = 0
+        self.memory_fixed = 0  # bytes that do not scale with workers (an archive unpacked on tmpfs)
 
     def describe(self) -> dict[str, object]:
         spec = self.spec
