@@ -186,11 +186,12 @@ def test_unpacked_size_cap_and_sparse_members(hostile, tmp_path):
 
 def test_shutdown_during_extraction_leaves_no_directory(hostile, tmp_path):
     root, _, _ = hostile
-    with tarfile.open(root / "big.tar", "w") as tar:  # uncompressed, 512 MB: long enough to interrupt
-        for i in range(8):
-            info = tarfile.TarInfo(f"w{i}.bin")
-            info.size = 64 * 1024 * 1024
-            tar.addfile(info, io.BytesIO(b"\1" * info.size))
+    # One 2 GiB member of zeros: a sparse file, free to create, seconds to unpack, plenty to interrupt.
+    info = tarfile.TarInfo("w0.bin")
+    info.size = 2 << 30
+    with open(root / "big.tar", "wb") as f:
+        f.write(info.tobuf(tarfile.GNU_FORMAT))
+        f.truncate(512 + info.size + 1024)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     server = start_mme(root, env={"TMPDIR": str(scratch)})
