@@ -247,6 +247,7 @@ def test_port_in_use_exits_non_zero(serve, model_dir):
     clash = serve("--model-dir", directory, "--port", str(first.port), ready=False)  # the last --port wins
     assert clash.wait_exit(DEADLINE) != 0
     assert str(first.port) in clash.log
+    assert "choose another port with --port" in clash.log
     assert first.client.get("/ping").status_code == 200
 
 

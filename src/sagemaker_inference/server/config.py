@@ -279,6 +279,9 @@ class ServerConfig:
     emf_namespace: str = "SageMakerInference"
     log_format: str = "text"
     tracing: bool = False  # OpenTelemetry configured through OTEL_* (see tracing_configured)
+    # glibc's mmap threshold for the frontend (see supervisor.bound_heap_growth); None: the user set
+    # MALLOC_MMAP_THRESHOLD_, which glibc honours itself.
+    mmap_threshold: int | None = MIB
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> ServerConfig:
@@ -295,6 +298,8 @@ class ServerConfig:
         values["base_dir"] = environ.get("SAGEMAKER_BASE_DIR") or "/opt/ml"
         values["gpus"] = visible_gpus(environ)
         values["tracing"] = tracing_configured(environ)
+        if "MALLOC_MMAP_THRESHOLD_" in environ:
+            values["mmap_threshold"] = None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).resolved()
 

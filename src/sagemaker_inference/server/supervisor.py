@@ -19,6 +19,7 @@ one clear log line and exit code 1, instead of MMS's retry-forever.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
 import logging
 import os
@@ -227,6 +228,8 @@ def run(config: ServerConfig, prespawned: Sequence[Spawned] = ()) -> int:
     ``prespawned``: workers of the startup model already started (see ``server.serve``).
     """
     configure_logging(config.log_level, config.log_format)
+    if config.mmap_threshold:
+        bound_heap_growth(config.mmap_threshold)
     server = Server(config, prespawned)
     try:
         import uvloop
@@ -236,6 +239,24 @@ def run(config: ServerConfig, prespawned: Sequence[Spawned] = ()) -> int:
         uvloop.install()
         return asyncio.run(server.serve())
     return uvloop.run(server.serve())
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
+def bound_heap_growth(threshold: int) -> None:
+    """Keep request bodies in their own memory mappings, given back to the kernel when freed.
+
+    glibc raises its mmap threshold each time a block above it is freed (up to 32 MB); from then on
+    bodies come from the heap, and a heap fragmented by thousands of read buffers does not shrink:
+    150 uploads of 5 MB with a 256 MB budget peaked at 539 MB of RSS, with this at 320 MB. Setting
+    the threshold fixes it (and turns the adjustment off). Not glibc: nothing to do.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(M_MMAP_THRESHOLD, threshold)
+    except (OSError, AttributeError):
+        pass
 
 
 def free_port(host: str = "127.0.0.1") -> int:
