@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                              "that own the process")
     add("--serve-command", metavar="CMD", help="with --serve: the command to start, {port} {model_dir} {base_dir} "
                                                "{python} replaced (default: our server)")
-    add("--multi-model", action="store_true", help="with --serve: start a multi-model server (SAGEMAKER_MULTI_MODEL)")
+    add("--multi-model", action="store_true", default=None,
+        help="the server is multi-model (default: detected); with --serve: start one (SAGEMAKER_MULTI_MODEL=true)")
     add("--workers", type=int, default=2, help="with --serve: SAGEMAKER_MODEL_SERVER_WORKERS (default 2)")
     add("--startup-timeout", type=float, default=120.0, help="with --serve: seconds to wait for /ping 200")
     add("--quick", action="store_true", help="the quick subset (under a minute)")
@@ -87,11 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.serve:
             from sagemaker_inference.conformance.served import ServedServer
 
-            served = ServedServer(args.serve, args.serve_command, args.workers, args.multi_model)
+            served = ServedServer(args.serve, args.serve_command, args.workers, bool(args.multi_model))
             print(f"starting {' '.join(served.argv)}", file=sys.stderr)
             served.start(args.startup_timeout)
         probe = Probe.for_url(served.url if served else args.url, options, served)
-        probe.discover()
+        probe.discover(served.multi_model if served else args.multi_model)
         only = {n.strip() for n in args.only.split(",") if n.strip()} if args.only else None
         result = runner.run(probe, only, progress=sys.stderr.isatty())
     except (ConfigurationError, RuntimeError, OSError) as exc:

@@ -111,13 +111,19 @@ class Probe:
         """Single-model servers, and multi-model ones while a check has a model loaded."""
         return not self.multi_model or self.target_model is not None
 
-    def discover(self) -> None:
-        """Learn whether the server is multi-model and the payload limit it declares; fail if it does not answer."""
+    def discover(self, multi_model: bool | None = None) -> None:
+        """Learn whether the server is multi-model and the payload limit it declares; fail if it does not answer.
+
+        Multi-model unless told: ``GET /models`` lists models (MMS also serves it on single-model endpoints) and
+        ``/invocations`` does not serve the sample without a target model.
+        """
         try:
             self.get("/ping")
         except (wire.NoResponse, OSError) as exc:
             raise ConfigurationError(f"{self.url}/ping did not answer: {exc}") from exc
-        self.multi_model = _json_has(self._get_json("/models"), "models")
+        if multi_model is None:
+            multi_model = _json_has(self._get_json("/models"), "models") and not self._serves_sample()
+        self.multi_model = multi_model
         if self.options.max_payload is not None:
             self.max_payload, self.max_payload_source = self.options.max_payload, "--max-payload"
             return
@@ -126,6 +132,12 @@ class Probe:
         if isinstance(declared, (int, float)) and declared > 0:
             self.max_payload = int(declared * 1024 * 1024)
             self.max_payload_source = f"/execution-parameters (MaxPayloadInMB {declared})"
+
+    def _serves_sample(self) -> bool:
+        try:
+            return self.invoke_sample(timeout=30.0).status // 100 == 2
+        except (wire.NoResponse, OSError):
+            return False
 
     def _get_json(self, path: str) -> object:
         try:

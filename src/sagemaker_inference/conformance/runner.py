@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from sagemaker_inference.conformance import wire
 from sagemaker_inference.conformance.probe import Probe
 from sagemaker_inference.conformance.registry import Check, Result, load_all
 
@@ -94,7 +95,9 @@ def _run_one(check: Check, probe: Probe) -> list[Result]:
     for name in check.names:
         if name in reported:
             continue
-        if failure:
+        if failure and isinstance(failure[0], (wire.NoResponse, OSError)):
+            detail = f"the server did not answer one of the check's requests ({_why(failure[0])})"
+        elif failure:
             detail = f"the check itself failed: {type(failure[0]).__name__}: {failure[0]}"
         elif thread.is_alive():
             detail = f"no result within the check's {check.budget:.0f} s budget (the server hung?)"
@@ -102,3 +105,7 @@ def _run_one(check: Check, probe: Probe) -> list[Result]:
             detail = "the check ended without a result"
         done.append(Result(name, False, detail))
     return done
+
+
+def _why(exc: BaseException) -> str:
+    return exc.why if isinstance(exc, wire.NoResponse) else f"{type(exc).__name__}: {exc}"

@@ -13,6 +13,7 @@ The default command is our server; ``--serve-command`` runs any other, with ``{p
 from __future__ import annotations
 
 import os
+import random
 import shlex
 import shutil
 import signal
@@ -33,9 +34,18 @@ DEFAULT_MME_COMMAND = "{python} -m sagemaker_inference serve --host 127.0.0.1 --
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port below 32768: MMS 1.1.11 refuses higher ones ("Invalid port number"), where the kernel's
+    ephemeral range (what binding port 0 gives) usually lies."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError("no free port between 20000 and 32000")
 
 
 class ServedServer:

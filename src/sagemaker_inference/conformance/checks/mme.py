@@ -35,6 +35,18 @@ def register(probe: Probe, name: str, url: str, timeout: float = 60.0) -> wire.R
     return probe.send(wire.request("POST", "/models", body, {"Content-Type": "application/json"}), timeout)
 
 
+def register_status(probe: Probe, name: str, url: str) -> int | str:
+    """The status of a registration, or how it failed to answer (``timeout``, ``closed``...)."""
+    try:
+        return register(probe, name, url, timeout=30.0).status
+    except wire.NoResponse as exc:
+        return exc.why
+
+
+def _refused(status: int | str) -> bool:
+    return isinstance(status, int) and status // 100 == 4
+
+
 def _delete(probe: Probe, name: str) -> int:
     return probe.send(wire.request("DELETE", f"/models/{name}"), 60.0).status
 
@@ -115,7 +127,7 @@ def unsafe_urls(probe: Probe) -> Iterator[Result]:
         urls = ["/etc", "/", "/proc/self/cwd", "/tmp", "../../../../etc", "models/../../../etc", "file:///etc",
                 f"http://127.0.0.1:{port}/model.tar.gz", f"https://127.0.0.1:{port}/model.tar.gz",
                 "s3://conformance-bucket/model.tar.gz", " /etc", "/etc/passwd"]
-        answers = {url: register(probe, f"conformance-url-{i}", url).status for i, url in enumerate(urls)}
+        answers = {url: register_status(probe, f"conformance-url-{i}", url) for i, url in enumerate(urls)}
         try:
             remote.accept()
             fetched = True
@@ -124,7 +136,7 @@ def unsafe_urls(probe: Probe) -> Iterator[Result]:
     loaded = [n for n in _listed(probe) if n.startswith("conformance-url-")]
     for name in loaded:
         _delete(probe, name)
-    bad = {url: status for url, status in answers.items() if status // 100 != 4}
+    bad = {url: status for url, status in answers.items() if not _refused(status)}
     yield Result("mme.path-safety-urls", not bad and not fetched and not loaded,
                  f"{len(urls) - len(bad)} of {len(urls)} refused with 4xx"
                  + (f"; NOT refused: {bad}" if bad else "") + ("; the server FETCHED the remote URL" if fetched else "")
@@ -169,13 +181,13 @@ def unsafe_files(probe: Probe) -> Iterator[Result]:
         archive = root / f"slip-{kind}.tar.gz"
         _tar(archive, entry, typ, link)
         attempts[f"archive with a {kind} entry"] = str(archive)
-    answers = {what: register(probe, f"conformance-file-{i}", url).status for i, (what, url) in enumerate(
+    answers = {what: register_status(probe, f"conformance-file-{i}", url) for i, (what, url) in enumerate(
         attempts.items())}
     loaded = [n for n in _listed(probe) if n.startswith("conformance-file-")]
     for name in loaded:
         _delete(probe, name)
     created = sorted(str(p) for p in probe.served.workdir.rglob("escaped*") if root not in p.parents)
-    bad = {what: status for what, status in answers.items() if status // 100 != 4}
+    bad = {what: status for what, status in answers.items() if not _refused(status)}
     ran = marker.exists()
     yield Result("mme.path-safety-files", not bad and not ran and not created and not loaded,
                  f"{len(attempts) - len(bad)} of {len(attempts)} refused with 4xx"

@@ -107,11 +107,14 @@ def npy_pickle(probe: Probe) -> Iterator[Result]:
                  f"{status} after {took:.2f} s (sample {baseline * 1000:.0f} ms): {verdict}; {body}", took, "s")
 
 
-@check("payload.errors-are-json", needs=("single",), budget=15,
-       about="an error answer carries a body saying what was wrong (not an empty page)")
-def error_bodies(probe: Probe) -> Iterator[Result]:
+@check("payload.error-body", needs=("single",), budget=15,
+       about="an error answer says what was wrong: a body with a Content-Type, and no traceback of server internals")
+def error_body(probe: Probe) -> Iterator[Result]:
     response = probe.invoke(b"[[1.0, 2.0", "application/json")
     text = response.body.decode("utf-8", "replace").strip()
-    yield Result("payload.errors-are-json", response.status >= 400 and len(text) > 0,
-                 f"{response.status} {response.headers.get('content-type', 'no content-type')}: {text[:120]!r}",
+    content_type = response.headers.get("content-type", "")
+    traceback = "Traceback (most recent call last)" in text
+    yield Result("payload.error-body", response.status >= 400 and bool(text) and bool(content_type) and not traceback,
+                 f"{response.status} {content_type or 'without a Content-Type'}"
+                 + (", WITH A TRACEBACK of the server's code" if traceback else "") + f": {text[:100]!r}",
                  len(response.body), "bytes")
