@@ -369,7 +369,7 @@ def _npz_cases() -> list[Case]:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
             for member, data in files.items():
-                archive.writestr(member, data)
+                archive.writestr(zipfile.ZipInfo(member, date_time=(2000, 1, 1, 0, 0, 0)), data)  # same bytes each run
         cases.append(Case(f"npz-{name}", "npz", _post(buffer.getvalue(), "application/x-npz"), CLIENT))
     return cases
 
