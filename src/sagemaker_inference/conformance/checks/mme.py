@@ -73,11 +73,11 @@ def listing(probe: Probe) -> Iterator[Result]:
     yield Result("mme.unknown-model", all(s == 404 for s in statuses.values()), f"{statuses}")
 
 
-def _lifecycle_url(probe: Probe) -> str | None:
+def lifecycle_url(probe: Probe) -> str | None:
     if probe.options.mme_model:
         return probe.options.mme_model
-    if probe.served is not None:
-        target = probe.served.base_dir / "models" / "conformance-good"
+    if probe.served is not None:  # the platform's layout: /opt/ml/models/<id>/model
+        target = probe.served.base_dir / "models" / "conformance-good" / "model"
         if not target.exists():
             shutil.copytree(probe.served.base_dir / "model", target, symlinks=True)
         return str(target)
@@ -87,7 +87,7 @@ def _lifecycle_url(probe: Probe) -> str | None:
 @check("mme.lifecycle", needs=("multi",), budget=180,
        about="register, list, invoke, duplicate (409), unregister, invoke after (404), as the platform does")
 def lifecycle(probe: Probe) -> Iterator[Result]:
-    url = _lifecycle_url(probe)
+    url = lifecycle_url(probe)
     if url is None:
         yield Result("mme.lifecycle", False, "no model to load: pass --mme-model URL (a model directory the "
                                              "server can load), or use --serve")

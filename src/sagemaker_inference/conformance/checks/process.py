@@ -74,6 +74,12 @@ def _wait_recovered(probe: Probe, served: ServedServer, killed: int, timeout: fl
 def sigterm(probe: Probe) -> Iterator[Result]:
     served = _served(probe)
     assert served.proc is not None
+    if probe.multi_model:  # load a model, so the traffic is invocations and not 400s for a missing target
+        from sagemaker_inference.conformance.checks.mme import lifecycle_url, register_status
+
+        url = lifecycle_url(probe)
+        if url and register_status(probe, "conformance-drain", url) == 200:
+            probe.target_model = "conformance-drain"
     pids = served.pids()
     with Traffic(probe, 8, per_request=True, stop_on_refusal=True) as traffic:
         time.sleep(2.0)
