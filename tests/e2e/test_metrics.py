@@ -232,3 +232,31 @@ def test_metrics_port_outside_the_safe_range_is_refused(tmp_path: Path) -> None:
                        env={"SAGEMAKER_SAFE_PORT_RANGE": "20000-20010"}) as server:
         assert server.wait_exit() == 2
         assert "SAGEMAKER_SAFE_PORT_RANGE 20000-20010" in server.log
+
+
+def test_a_scrape_is_never_queued_behind_inference(tmp_path: Path) -> None:
+    """A worker stuck in a request does not hold the scrape: it shows the request in flight and the
+    worker's figures from before (the worker answers for the next scrape)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model_dir = write_model(tmp_path / "model", """
+        import os, time
+        def model_fn(model_dir):
+            return model_dir
+        def transform_fn(model, data, content_type, accept):
+            open(os.path.join(model, "started"), "w").close()
+            while not os.path.exists(os.path.join(model, "release")):
+                time.sleep(0.01)
+            return "done", "text/plain"
+        """)
+    with ServerProcess(["--model-dir", str(model_dir), "--workers", "1"]) as server, ThreadPoolExecutor(1) as pool:
+        server.wait_ready()
+        pending = pool.submit(lambda: httpx.post(f"{server.url}/invocations", content=b"x", timeout=60))
+        deadline = time.monotonic() + DEADLINE
+        while not (model_dir / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        families = scrape(server)
+        assert value(families, "sagemaker_inference_inflight_requests", model="model") == 1
+        assert value(families, "sagemaker_inference_queue_depth", model="model") == 0
+        (model_dir / "release").write_text("")
+        assert pending.result().status_code == 200
