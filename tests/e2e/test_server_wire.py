@@ -5,7 +5,9 @@ these are the cases HTTP client libraries will not produce."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import sys
 import time
 
 import pytest
@@ -294,3 +296,50 @@ def test_a_client_that_leaves_gives_its_budget_back(budgeted):
             break
         time.sleep(0.1)
     assert status == 200
+
+
+# -- idle connections cannot exhaust the file descriptors ---------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux)")
+def test_idle_connections_past_the_fd_limit_do_not_lock_others_out(serve, model_dir):
+    directory = model_dir("", **{"code/inspect_service.py": INSPECT_SERVICE})
+    server = serve(argv=["prlimit", "--nofile=128:128", sys.executable, "-m", "sagemaker_inference", "serve",
+                         "--host", "127.0.0.1", "--model-dir", str(directory), "--handler", "inspect_service",
+                         "--workers", "1"])
+    idle = []
+    try:
+        for _ in range(150):  # more than the server may hold open (3/4 of its 128 descriptors)
+            idle.append(RawConnection(server.port))
+            idle[-1].send(request("GET", "/ping"))
+            idle[-1].read_response()
+        for i in range(5):  # newcomers are served: idle connections made room for them
+            with RawConnection(server.port) as fresh:
+                fresh.send(request("POST", f"/invocations?i={i}", b"x"))
+                assert _seen(fresh.read_response())["params"]["i"] == str(i)
+        assert sum(conn.is_closed_by_peer(timeout=0.01) for conn in idle) >= 150 - 96
+    finally:
+        for conn in idle:
+            conn.close()
+
+
+def test_past_the_connection_cap_with_nothing_idle_a_newcomer_gets_503(tmp_path_factory):
+    with _start(tmp_path_factory, "capped", env={"SAGEMAKER_MAX_CONNECTIONS": "5"}) as server:
+        server.wait_ready()
+        busy = [RawConnection(server.port) for _ in range(5)]
+        try:
+            for conn in busy[:4]:  # each mid-request: closing any would lose it
+                conn.send(_head(10) + b"abc")
+            busy[4].send(request("GET", "/ping"))  # answered once the server has read the others
+            assert busy[4].read_response().status == 200
+            busy[4].send(_head(10) + b"abc")
+            with RawConnection(server.port) as newcomer:
+                refused = newcomer.read_response()
+                assert refused.status == 503
+                assert "SAGEMAKER_MAX_CONNECTIONS" in refused.json()["message"]
+            for conn in busy:
+                conn.send(b"defghij")
+                assert _seen(conn.read_response())["body"] == "abcdefghij"
+        finally:
+            for conn in busy:
+                conn.close()

@@ -41,7 +41,8 @@ class App:
         self.router = Router(routes)
         self.endpoints = endpoints
         self.http = ServerState(self.handle, max_body=config.max_request_size, budget=config.max_buffered_payload,
-                                read_timeout=config.request_read_timeout, access_log=config.access_log)
+                                read_timeout=config.request_read_timeout, access_log=config.access_log,
+                                max_connections=config.max_connections)
         self.counters = ServerCounters() if config.metrics else None
         self.exposition: Exposition | None = None  # built on the first scrape
         self.tracer: ServerTracer | None = None  # set when OpenTelemetry is configured

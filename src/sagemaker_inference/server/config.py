@@ -146,6 +146,20 @@ def default_buffered_payload(max_request_size: int) -> int:
     return max(max_request_size, MIN_DEFAULT_BUFFERED, min(quarter, MAX_DEFAULT_BUFFERED))
 
 
+def default_max_connections() -> int:
+    """Three quarters of the file descriptors this process may open (the rest: workers, model
+    files, logs), at least 16: past it, idle connections are closed to make room."""
+    import resource
+
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return 1 << 16
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 20
+    return max(16, soft * 3 // 4)
+
+
 def visible_gpus(environ: Mapping[str, str]) -> int:
     """NVIDIA GPUs this process may use, without running nvidia-smi (which costs a second)."""
     visible = environ.get("CUDA_VISIBLE_DEVICES")
@@ -214,6 +228,7 @@ _SETTINGS = (
     _Setting("max_batch_delay", ("SAGEMAKER_TS_MAX_BATCH_DELAY", "SAGEMAKER_MAX_BATCH_DELAY", "MMS_MAX_BATCH_DELAY"),
              lambda n, v: _float(n, v, minimum=0.0)),
     _Setting("max_buffered_payload", ("SAGEMAKER_MAX_BUFFERED_PAYLOAD_MB",), _megabytes),
+    _Setting("max_connections", ("SAGEMAKER_MAX_CONNECTIONS",), lambda n, v: _int(n, v, minimum=1)),
     _Setting("request_read_timeout", ("SAGEMAKER_REQUEST_READ_TIMEOUT",), lambda n, v: _float(n, v, minimum=0.001)),
     _Setting("job_queue_size", ("SAGEMAKER_MODEL_JOB_QUEUE_SIZE", "MMS_JOB_QUEUE_SIZE"),
              lambda n, v: _int(n, v, minimum=1)),
@@ -255,6 +270,7 @@ class ServerConfig:
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
     max_buffered_payload: int = 0  # bytes of request bodies held at once; 0 = derived (default_buffered_payload)
     request_read_timeout: float = 60.0  # seconds for a request to arrive (see http/protocol.py)
+    max_connections: int = 0  # open client connections; 0 = derived (default_max_connections)
     batch_size: int = 1
     max_batch_delay: float = 100.0  # milliseconds, as MMS/TorchServe
     job_queue_size: int = 1000
@@ -314,6 +330,8 @@ class ServerConfig:
             # MME hosts many models: one worker each unless told otherwise (upstream's mme-mms.properties);
             # otherwise one per GPU, else one per usable CPU, as MMS.
             changes["workers"] = 1 if self.multi_model else (self.gpus or available_cpus())
+        if not self.max_connections:
+            changes["max_connections"] = default_max_connections()
         if not self.max_buffered_payload:
             changes["max_buffered_payload"] = default_buffered_payload(self.max_request_size)
         config = dataclasses.replace(self, **changes) if changes else self

@@ -108,9 +108,10 @@ class ServerState:
     and the open connections. ``handle`` is called with every request's ``Exchange``."""
 
     def __init__(self, handle: Callable[[Exchange], None], *, max_body: int, budget: int,
-                 read_timeout: float = 60.0, access_log: bool = False):
+                 read_timeout: float = 60.0, access_log: bool = False, max_connections: int = 1 << 30):
         self.handle = handle
         self.max_body = max_body
+        self.max_connections = max_connections
         self.budget = Budget(budget)
         self.read_timeout = read_timeout
         self.access_log = access_log
@@ -130,6 +131,23 @@ class ServerState:
     def close_idle(self) -> None:
         for connection in list(self.connections):
             connection.close_if_idle()
+
+    def make_room(self, newcomer: HTTPConnection) -> None:
+        """Over ``max_connections``: close a connection that is idle between requests, else refuse
+        the newcomer (503). So idle connections cannot exhaust the file descriptors and lock
+        everyone else out; no connection that is owed an answer is ever cut."""
+        fresh = None  # one that has not sent a request yet: closed only if no other is idle (it may be sending)
+        for connection in self.connections:
+            if connection is not newcomer and connection.idle:
+                if connection.requests:
+                    connection.close()
+                    return
+                fresh = fresh or connection
+        if fresh is not None:
+            fresh.close()
+            return
+        newcomer.refuse(ParseError(503, f"Too many connections (SAGEMAKER_MAX_CONNECTIONS={self.max_connections}); "
+                                        "retry later.", "ServiceUnavailableException", ((b"retry-after", b"1"),)))
 
 
 class Exchange:
@@ -289,7 +307,10 @@ class HTTPConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.state.connections.add(self)
+        connections = self.state.connections
+        connections.add(self)
+        if len(connections) > self.state.max_connections:
+            self.state.make_room(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -384,6 +405,9 @@ class HTTPConnection(asyncio.Protocol):
         finally:
             self._in_backlog = False
 
+    def refuse(self, error: ParseError) -> None:
+        self._refuse(error)
+
     def _refuse(self, error: ParseError) -> None:
         """Answer ``error`` after the responses before it, then close (lingering)."""
         self.assembler.abort()
@@ -447,6 +471,12 @@ class HTTPConnection(asyncio.Protocol):
     @property
     def lingering(self) -> bool:
         return self._lingering_since is not None
+
+    @property
+    def idle(self) -> bool:
+        """Open, owed nothing, nothing partly received: closing it loses nothing."""
+        return (not self.closed and self._lingering_since is None and not self.outstanding and not self.backlog
+                and self.assembler.idle)
 
     @property
     def owes(self) -> bool:
