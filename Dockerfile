@@ -7,10 +7,12 @@
 # framework image, build FROM this one and add the framework (examples/pytorch/Dockerfile).
 FROM python:3.11-slim
 
-# SageMaker reads these: it may choose the port (SAGEMAKER_BIND_TO_PORT) and host many models
-# on one endpoint (SAGEMAKER_MULTI_MODEL=true). The server supports both.
+# SageMaker reads these: it may choose the port (SAGEMAKER_BIND_TO_PORT), host many models on
+# one endpoint (SAGEMAKER_MULTI_MODEL=true) and open WebSocket sessions to the container
+# (InvokeEndpointWithBidirectionalStream, docs/streaming.md). The server supports all three.
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true \
-      com.amazonaws.sagemaker.capabilities.multi-models=true
+      com.amazonaws.sagemaker.capabilities.multi-models=true \
+      com.amazonaws.sagemaker.capabilities.bidirectional-streaming=true
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

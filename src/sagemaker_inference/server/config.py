@@ -251,7 +251,23 @@ _SETTINGS = (
     _Setting("emf_interval", ("SAGEMAKER_METRICS_EMF_INTERVAL",), lambda n, v: _float(n, v, minimum=0.1)),
     _Setting("emf_namespace", ("SAGEMAKER_METRICS_EMF_NAMESPACE",), lambda n, v: _text(n, v, maximum=255)),
     _Setting("log_format", ("SAGEMAKER_LOG_FORMAT",), lambda n, v: parse_log_format(n, v)),
+    # Streams and sessions (docs/streaming.md).
+    _Setting("stateful_sessions", ("SAGEMAKER_ENABLE_STATEFUL_SESSIONS",), _bool),
+    _Setting("sessions_expiration", ("SAGEMAKER_SESSIONS_EXPIRATION",), lambda n, v: _float(n, v, minimum=1.0)),
+    _Setting("max_stateful_sessions", ("SAGEMAKER_MAX_STATEFUL_SESSIONS",), lambda n, v: _int(n, v, minimum=1)),
+    _Setting("bidi_path", ("SAGEMAKER_BIDIRECTIONAL_STREAM_PATH",), lambda n, v: _path(n, v)),
+    _Setting("max_bidi_sessions", ("SAGEMAKER_MAX_BIDIRECTIONAL_SESSIONS_PER_WORKER",),
+             lambda n, v: _int(n, v, minimum=1, maximum=100000)),
+    _Setting("websocket_ping_interval", ("SAGEMAKER_WEBSOCKET_PING_INTERVAL",),
+             lambda n, v: _float(n, v, minimum=0.05)),
 )
+
+
+def _path(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith("/") or "?" in value or any(c.isspace() for c in value):
+        raise ConfigError(f"{name}={raw!r}: expected a URL path such as /invocations-bidirectional-stream")
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,6 +314,12 @@ class ServerConfig:
     # glibc's mmap threshold for the frontend (see supervisor.bound_heap_growth); None: the user set
     # MALLOC_MMAP_THRESHOLD_, which glibc honours itself.
     mmap_threshold: int | None = MIB
+    stateful_sessions: bool = False
+    sessions_expiration: float = 1200.0  # seconds
+    max_stateful_sessions: int = 10000  # per model
+    bidi_path: str = "/invocations-bidirectional-stream"
+    max_bidi_sessions: int = 64  # open bidirectional sessions per worker; beyond them, 503
+    websocket_ping_interval: float = 60.0  # ping a silent WebSocket peer, close it after two silent intervals
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> ServerConfig:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import parse_qsl
 
+from sagemaker_inference.server import session_endpoints
 from sagemaker_inference.server.observability.requestid import request_id_for
 from sagemaker_inference.server.routing import Route
 from sagemaker_inference.server.workers.worker import Inference
@@ -102,6 +103,8 @@ def _infer(app: App, exchange: Exchange, target: str, query: list[tuple[str, str
     item = Inference(request_id, headers, params, request.body, exchange, exchange.started)
     exchange.job = item
     model.last_used = item.arrived
+    if app.config.stateful_sessions and session_endpoints.handle_stateful(app, exchange, model, item):
+        return
     if not model.group.submit(item):
         if exchange.observer is not None:
             exchange.observer.finished(503, exchange.started)
@@ -130,12 +133,13 @@ def execution_parameters(app: App, exchange: Exchange, params: dict[str, str]) -
     exchange.respond_json(200, values)
 
 
-def routes(multi_model: bool) -> tuple[Route, ...]:
+def routes(multi_model: bool, bidi_path: str = "/invocations-bidirectional-stream") -> tuple[Route, ...]:
+    inference = INFERENCE_ROUTES + (Route(bidi_path, {"GET": "bidirectional_stream"}),)
     if multi_model:
         from sagemaker_inference.server import management
 
-        return INFERENCE_ROUTES + management.MANAGEMENT_ROUTES
-    return INFERENCE_ROUTES
+        return inference + management.MANAGEMENT_ROUTES
+    return inference
 
 
 def table(multi_model: bool) -> dict[str, Callable[[App, Exchange, dict[str, str]], None]]:
@@ -144,6 +148,7 @@ def table(multi_model: bool) -> dict[str, Callable[[App, Exchange, dict[str, str
         "invocations": invocations,
         "invoke": invoke,
         "execution_parameters": execution_parameters,
+        "bidirectional_stream": session_endpoints.bidirectional_stream,
     }
     if multi_model:
         from sagemaker_inference.server import management

@@ -93,7 +93,8 @@ class ModelRegistry:
         return ModelSpec(name, model_dir, handler or c.handler, workers or c.worker_count,
                          batch_size or c.batch_size,
                          (c.max_batch_delay if max_batch_delay_ms is None else max_batch_delay_ms) / 1000.0,
-                         response_timeout or c.response_timeout, c.job_queue_size)
+                         response_timeout or c.response_timeout, c.job_queue_size,
+                         c.sessions_expiration, c.max_stateful_sessions, c.max_bidi_sessions)
 
     def get(self, name: str) -> Model | None:
         model = self.models.get(name)

@@ -54,8 +54,8 @@ class Server:
         self.prespawned = prespawned
         self.children: dict[int, Worker] = {}
         self.registry = ModelRegistry(config, self.children)
-        self.app = App(config, self.registry, endpoints.routes(config.multi_model) + observability.ROUTES,
-                       {**endpoints.table(config.multi_model), **observability.table()})
+        routes = endpoints.routes(config.multi_model, config.bidi_path) + observability.ROUTES
+        self.app = App(config, self.registry, routes, {**endpoints.table(config.multi_model), **observability.table()})
         self.telemetry = Telemetry(self.app)
         self.exit_code = 0
         self.started = time.monotonic()

@@ -88,3 +88,11 @@ def test_no_import_cycle_through_the_app_its_endpoints_or_the_http_layer():
 
 def test_the_cycle_finder_finds_cycles():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+
+
+def test_no_import_cycle_among_the_workers_modules():
+    """``workers.pool`` <-> ``workers.worker`` was one (issue 16, item 8): a worker tells its group
+    through the ``WorkerOwner`` protocol, a channel its worker through ``streams.Worker``."""
+    cycles = [c for c in _cycles(_graph()) if any(m.startswith(f"{PACKAGE}.workers") for m in c)]
+    assert cycles == []
+    assert f"{PACKAGE}.workers.pool" not in _graph()[f"{PACKAGE}.workers.worker"]

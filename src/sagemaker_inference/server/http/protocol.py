@@ -117,6 +117,7 @@ class ServerState:
         self.access_log = access_log
         self.draining = False
         self.connections: set[HTTPConnection] = set()
+        self.websockets: set[WebSocketConnection] = set()  # connections upgraded to WebSocket
 
     def connection(self) -> HTTPConnection:
         """The protocol factory for ``loop.create_server``."""
@@ -129,6 +130,9 @@ class ServerState:
             connection.check_timeouts(now, timeout)
 
     def close_idle(self) -> None:
+        """Draining: idle connections close; WebSocket sessions are asked to go (1001)."""
+        for websocket in list(self.websockets):
+            websocket.close_if_idle()
         for connection in list(self.connections):
             connection.close_if_idle()
 
@@ -205,9 +209,10 @@ class Exchange:
         if self.job is not None:
             self.job.body = b""
 
-    def respond_json(self, status: int, payload: object) -> None:
+    def respond_json(self, status: int, payload: object, extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         self.request_id = self.request_id or next_request_id()
-        self.respond(r.render_json(status, payload, keep_alive=self.keep_alive, request_id=self.request_id))
+        self.respond(r.render_json(status, payload, keep_alive=self.keep_alive, request_id=self.request_id,
+                                   extra=extra))
 
     def respond_error(self, status: int, error_type: str, message: str,
                       extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
