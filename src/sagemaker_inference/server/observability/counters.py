@@ -59,7 +59,7 @@ class ModelCounters:
     """Everything counted for one model. ``finished`` and ``dispatched`` run per request."""
 
     __slots__ = ("model", "statuses", "request", "queue", "handler", "batch", "restarts", "load_seconds",
-                 "handler_metrics", "dropped_metrics", "extra")
+                 "handler_metrics", "dropped_metrics", "streams", "stream_chunks", "sessions_opened", "sessions")
 
     def __init__(self, model: str = "") -> None:
         self.model = model  # for log lines about a request of this model
@@ -72,8 +72,10 @@ class ModelCounters:
         self.load_seconds: float | None = None
         self.handler_metrics: dict[tuple[str, str], float] = {}
         self.dropped_metrics = 0
-        # Hook for kinds of traffic added later (streams, bidirectional sessions): name -> count.
-        self.extra: dict[str, float] = {}
+        self.streams: dict[str, int] = {}  # how streamed responses ended -> count
+        self.stream_chunks = 0
+        self.sessions_opened = 0  # bidirectional sessions
+        self.sessions: dict[str, int] = {}  # how they ended -> count
 
     # The two methods below run per request: Histogram.observe is inlined (a method call is a
     # good part of their cost; see bench/metrics_path.py).
@@ -99,6 +101,18 @@ class ModelCounters:
             value = now - item.arrived
             counts[_bisect(bounds, value)] += 1
             queue.sum += value
+
+    # Channels (workers/streams.py): once per stream or session, never per chunk or message.
+
+    def stream_ended(self, outcome: str, chunks: int) -> None:
+        self.streams[outcome] = self.streams.get(outcome, 0) + 1
+        self.stream_chunks += chunks
+
+    def session_opened(self) -> None:
+        self.sessions_opened += 1
+
+    def session_ended(self, outcome: str) -> None:
+        self.sessions[outcome] = self.sessions.get(outcome, 0) + 1
 
     def add_worker_stats(self, stats: WorkerStats) -> None:
         if stats.handle_calls:

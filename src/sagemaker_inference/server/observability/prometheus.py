@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sagemaker_inference.server.observability.counters import Histogram, ModelCounters
 from sagemaker_inference.server.workers.stats import cpu_seconds, resident_bytes
+from sagemaker_inference.server.workers.streams import Stream
 from sagemaker_inference.server.workers.worker import WorkerState
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ class ServerCollector:
             yield family
 
         yield from self._model_gauges(models, GaugeMetricFamily, CounterMetricFamily)
+        yield from self._channels(models, GaugeMetricFamily, CounterMetricFamily)
         yield from self._processes(models, GaugeMetricFamily, CounterMetricFamily)
 
     def _model_gauges(self, models: Sequence[Model], gauge: Any, counter: Any) -> Iterator[Any]:
@@ -104,6 +106,29 @@ class ServerCollector:
         loaded = gauge(PREFIX + "models_loaded", "Models loaded and ready to serve.")
         loaded.add_metric((), sum(1 for m in models if m.state.value == "READY"))
         yield from (inflight, depth, restarts, workers, load, handler, loaded)
+
+    def _channels(self, models: Sequence[Model], gauge: Any, counter: Any) -> Iterator[Any]:
+        """Streamed responses, bidirectional sessions, stateful (sticky) sessions."""
+        streams = counter(PREFIX + "streams", "Streamed responses that ended, by how: completed, failed, "
+                          "client_gone, timeout, worker_died.", labels=("model", "outcome"))
+        chunks = counter(PREFIX + "stream_chunks", "Chunks of streamed responses that ended.", labels=("model",))
+        active = gauge(PREFIX + "streams_active", "Streamed responses under way.", labels=("model",))
+        sessions = counter(PREFIX + "bidi_sessions", "Bidirectional sessions that ended, by how: closed_by_client, "
+                           "closed_by_model, failed, worker_died.", labels=("model", "outcome"))
+        open_sessions = gauge(PREFIX + "bidi_sessions_active", "Bidirectional sessions open.", labels=("model",))
+        sticky = gauge(PREFIX + "stateful_sessions_active", "Stateful (sticky) sessions open.", labels=("model",))
+        for model in models:
+            counters, group = _counters(model), model.group
+            for outcome, count in sorted(counters.streams.items()):
+                streams.add_metric((model.name, outcome), count)
+            chunks.add_metric((model.name,), counters.stream_chunks)
+            active.add_metric((model.name,), sum(1 for w in group.workers for c in w.channels.values()
+                                                 if isinstance(c, Stream)))
+            for outcome, count in sorted(counters.sessions.items()):
+                sessions.add_metric((model.name, outcome), count)
+            open_sessions.add_metric((model.name,), sum(w.sessions for w in group.workers))
+            sticky.add_metric((model.name,), len(group.sessions))
+        yield from (streams, chunks, active, sessions, open_sessions, sticky)
 
     def _processes(self, models: Sequence[Model], gauge: Any, counter: Any) -> Iterator[Any]:
         labels = ("process", "model", "worker")

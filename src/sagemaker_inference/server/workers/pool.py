@@ -312,7 +312,7 @@ class WorkerGroup:
             self.failures = 0
 
     def _start_stream(self, worker: Worker, item: Inference, head: p.RenderedResponse) -> None:
-        stream = Stream(worker, head.channel, item.sink)
+        stream = Stream(worker, head.channel, item.sink, self.counters)
         worker.add_channel(head.channel, stream)
         if item.sink.cancelled:
             stream.cancel()  # the client left while the handler ran
@@ -393,7 +393,7 @@ class WorkerGroup:
             return None
         worker = min(ready, key=lambda w: w.sessions)
         self._next_channel += 1
-        session = Session(worker, self._next_channel, peer)
+        session = Session(worker, self._next_channel, peer, self.counters)
         worker.add_channel(session.channel, session)
         worker.sessions += 1
         worker.send_frame(p.encode(p.ChannelOpen(session.channel, request)))

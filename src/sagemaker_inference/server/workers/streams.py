@@ -40,6 +40,16 @@ class Worker(Protocol):
     def send_frame(self, frame: bytes) -> None: ...
 
 
+class Counters(Protocol):
+    """Where channel outcomes are counted (``observability.counters.ModelCounters``)."""
+
+    def stream_ended(self, outcome: str, chunks: int) -> None: ...
+
+    def session_opened(self) -> None: ...
+
+    def session_ended(self, outcome: str) -> None: ...
+
+
 class StreamSink(Protocol):
     """Where a streamed body goes (an HTTP exchange). ``start_stream`` gives it the head and the
     stream to credit; chunks follow; ``end_stream`` ends it cleanly (``status`` 0) or not."""
@@ -68,10 +78,11 @@ class SessionPeer(Protocol):
 class Stream:
     """One streamed response body, from the worker's head to its end."""
 
-    __slots__ = ("worker", "channel", "sink", "worker_credit", "last_activity", "chunks", "ended")
+    __slots__ = ("worker", "channel", "sink", "worker_credit", "last_activity", "chunks", "ended", "counters")
 
-    def __init__(self, worker: Worker, channel: int, sink: StreamSink):
+    def __init__(self, worker: Worker, channel: int, sink: StreamSink, counters: Counters | None = None):
         self.worker, self.channel, self.sink = worker, channel, sink
+        self.counters = counters  # told once how the stream ended (metrics); None when metrics are off
         self.worker_credit = p.STREAM_WINDOW
         self.last_activity = time.monotonic()
         self.chunks = 0
@@ -85,6 +96,7 @@ class Stream:
         self.sink.stream_data(data)
 
     def on_end(self, code: int, reason: str) -> None:
+        self._count("completed" if code == p.CLOSE_NORMAL else "failed")
         self._forget()
         if code == p.CLOSE_NORMAL:
             self.sink.end_stream()
@@ -95,6 +107,7 @@ class Stream:
         pass  # a response stream has no inbound direction
 
     def on_lost(self) -> None:
+        self._count("worker_died")
         self.ended = True
         self.sink.end_stream(500, "InternalServerException", "Worker died.")
 
@@ -109,12 +122,14 @@ class Stream:
     def cancel(self) -> None:
         """The client left: stop the generator."""
         if not self.ended:
+            self._count("client_gone")
             self._forget()
             self.worker.send_frame(p.encode(p.ChannelEnd(self.channel, p.CLOSE_GOING_AWAY, "client gone")))
 
     def check_timeout(self, now: float, timeout: float) -> None:
         if self.worker_credit > 0 and now - self.last_activity > timeout:
             logger.error("%s: stream %x sent nothing for %g s; ending it", self.worker.label, self.channel, timeout)
+            self._count("timeout")
             self.cancel()
             self.sink.end_stream(504, "TimeoutException", f"The model sent nothing for {timeout:g} seconds.")
 
@@ -122,14 +137,22 @@ class Stream:
         self.ended = True
         self.worker.channels.pop(self.channel, None)
 
+    def _count(self, outcome: str) -> None:
+        counters, self.counters = self.counters, None  # once per stream, by its first ending
+        if counters is not None and not self.ended:
+            counters.stream_ended(outcome, self.chunks)
+
 
 class Session:
     """One bidirectional session: messages both ways, with credit both ways."""
 
-    __slots__ = ("worker", "channel", "peer", "credit", "backlog", "ended")
+    __slots__ = ("worker", "channel", "peer", "credit", "backlog", "ended", "counters")
 
-    def __init__(self, worker: Worker, channel: int, peer: SessionPeer):
+    def __init__(self, worker: Worker, channel: int, peer: SessionPeer, counters: Counters | None = None):
         self.worker, self.channel, self.peer = worker, channel, peer
+        self.counters = counters
+        if counters is not None:
+            counters.session_opened()
         self.credit = p.SESSION_WINDOW  # messages we may send the worker before it takes some
         self.backlog: deque[tuple[bytes, bool]] = deque()
         self.ended = False
@@ -146,10 +169,12 @@ class Session:
             self.peer.resume_reading()
 
     def on_end(self, code: int, reason: str) -> None:
+        self._count("closed_by_model" if code == p.CLOSE_NORMAL else "failed")
         self._forget()
         self.peer.close(code, reason)
 
     def on_lost(self) -> None:
+        self._count("worker_died")
         self.ended = True
         self.peer.close(p.CLOSE_ERROR, "worker died")
 
@@ -169,6 +194,7 @@ class Session:
 
     def client_closed(self, code: int) -> None:
         if not self.ended:
+            self._count("closed_by_client")
             self._forget()
             self.worker.send_frame(p.encode(p.ChannelEnd(self.channel, code)))
 
@@ -180,3 +206,8 @@ class Session:
         self.ended = True
         self.worker.channels.pop(self.channel, None)
         self.worker.sessions -= 1
+
+    def _count(self, outcome: str) -> None:
+        counters, self.counters = self.counters, None
+        if counters is not None and not self.ended:
+            counters.session_ended(outcome)
