@@ -246,7 +246,8 @@ _SETTINGS = (
     # Observability (docs/observability.md).
     _Setting("metrics", ("SAGEMAKER_METRICS",), _bool),
     _Setting("metrics_port", ("SAGEMAKER_METRICS_PORT",), lambda n, v: _int(n, v, minimum=1, maximum=65535)),
-    _Setting("safe_port_range", ("SAGEMAKER_SAFE_PORT_RANGE",), lambda n, v: parse_port_range(n, v)),
+    # Kept as text: SageMaker sets it for every container, so it is parsed only when a metrics port needs it.
+    _Setting("safe_port_range", ("SAGEMAKER_SAFE_PORT_RANGE",), lambda n, v: v.strip()),
     _Setting("emf", ("SAGEMAKER_METRICS_EMF",), _bool),
     _Setting("emf_interval", ("SAGEMAKER_METRICS_EMF_INTERVAL",), lambda n, v: _float(n, v, minimum=0.1)),
     _Setting("emf_namespace", ("SAGEMAKER_METRICS_EMF_NAMESPACE",), lambda n, v: _text(n, v, maximum=255)),
@@ -305,7 +306,7 @@ class ServerConfig:
     # Observability (docs/observability.md)
     metrics: bool = True
     metrics_port: int | None = None  # a second listener for /metrics, /livez, /readyz
-    safe_port_range: tuple[int, int] | None = None
+    safe_port_range: str | None = None  # "XXXX-YYYY", as SageMaker sets it
     emf: bool = False
     emf_interval: float = 60.0
     emf_namespace: str = "SageMakerInference"
@@ -378,8 +379,8 @@ class ServerConfig:
         if self.max_request_size < 1:
             raise ConfigError(f"--max-payload-mb / SAGEMAKER_MAX_PAYLOAD_IN_MB: {self.max_request_size} bytes "
                               "must be at least 1")
-        if self.metrics_port is not None and self.safe_port_range is not None:
-            low, high = self.safe_port_range
+        if self.metrics_port is not None and self.safe_port_range:
+            low, high = parse_port_range("SAGEMAKER_SAFE_PORT_RANGE", self.safe_port_range)
             if not low <= self.metrics_port <= high:
                 raise ConfigError(f"--metrics-port / SAGEMAKER_METRICS_PORT={self.metrics_port}: must be in "
                                   f"SAGEMAKER_SAFE_PORT_RANGE {low}-{high}")

@@ -59,3 +59,11 @@ def test_line_writer_is_a_text_stream_for_print():
     target = io.StringIO()
     print("a", 1, {"b": 2}, file=LineWriter(target, "user.stderr", "INFO"))
     assert json.loads(target.getvalue())["message"] == "a 1 {'b': 2}"
+
+
+def test_line_writer_hands_out_the_real_binary_stream_and_descriptor():
+    import sys
+
+    writer = LineWriter(sys.__stderr__, "user.stderr")
+    assert writer.buffer is sys.__stderr__.buffer
+    assert writer.fileno() == sys.__stderr__.fileno()

@@ -18,7 +18,7 @@ def test_from_env():
     config = ServerConfig.from_env({"SAGEMAKER_METRICS": "false", "SAGEMAKER_METRICS_PORT": "9100",
                                     "SAGEMAKER_LOG_FORMAT": "JSON", "SAGEMAKER_SAFE_PORT_RANGE": "9000-9999"})
     assert (config.metrics, config.metrics_port, config.log_format, config.safe_port_range) == (
-        False, 9100, "json", (9000, 9999))
+        False, 9100, "json", "9000-9999")
     emf = ServerConfig.from_env({"SAGEMAKER_METRICS_EMF": "true", "SAGEMAKER_METRICS_EMF_INTERVAL": "10",
                                  "SAGEMAKER_METRICS_EMF_NAMESPACE": "Team/Models"})
     assert (emf.emf, emf.emf_interval, emf.emf_namespace) == (True, 10.0, "Team/Models")
@@ -26,8 +26,8 @@ def test_from_env():
 
 @pytest.mark.parametrize("environ, flag, needle", [
     ({"SAGEMAKER_SAFE_PORT_RANGE": "9000-9010"}, {"metrics_port": 8000}, "SAGEMAKER_SAFE_PORT_RANGE 9000-9010"),
-    ({"SAGEMAKER_SAFE_PORT_RANGE": "9010-9000"}, {}, "first port is above the last"),
-    ({"SAGEMAKER_SAFE_PORT_RANGE": "9000"}, {}, "expected a port range"),
+    ({"SAGEMAKER_SAFE_PORT_RANGE": "9010-9000"}, {"metrics_port": 9005}, "first port is above the last"),
+    ({"SAGEMAKER_SAFE_PORT_RANGE": "9000"}, {"metrics_port": 9000}, "expected a port range"),
     ({"SAGEMAKER_METRICS_PORT": "70000"}, {}, "SAGEMAKER_METRICS_PORT"),
     ({}, {"metrics_port": 8080}, "is the serving port"),
     ({"SAGEMAKER_LOG_FORMAT": "xml"}, {}, "expected text or json"),
@@ -39,6 +39,10 @@ def test_from_env():
 def test_bad_values_name_the_setting(environ, flag, needle):
     with pytest.raises(ConfigError, match=needle):
         ServerConfig.from_env(environ, **flag)
+
+
+def test_a_safe_port_range_we_cannot_read_matters_only_with_a_metrics_port():
+    assert ServerConfig.from_env({"SAGEMAKER_SAFE_PORT_RANGE": "whatever"}).safe_port_range == "whatever"
 
 
 def test_metrics_port_inside_the_safe_range():

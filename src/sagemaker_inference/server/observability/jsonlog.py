@@ -95,6 +95,15 @@ class LineWriter(io.TextIOBase):
     def isatty(self) -> bool:
         return False
 
+    # Code that reaches below the text layer (``sys.stdout.buffer.write``, ``os.write(fileno())``)
+    # gets the real stream: those bytes are not wrapped, as native output is not.
+    @property
+    def buffer(self) -> Any:
+        return self.target.buffer
+
+    def fileno(self) -> int:
+        return self.target.fileno()
+
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return getattr(self.target, "encoding", "utf-8") or "utf-8"
