@@ -138,10 +138,10 @@ class AsyncJobs:
                 await _write(job.failure, b"Internal failure while running the request.")
 
     async def _execute(self, job: AsyncJob) -> None:
-        assert self.runtime is not None
         if time.monotonic() > job.expires:
             await _write(job.failure, b"Request expired: it waited longer than its RequestTTLSeconds.")
             return
+        assert self.runtime is not None
         loop = asyncio.get_running_loop()
         try:
             body = await loop.run_in_executor(None, job.input.read_bytes)
