@@ -66,7 +66,7 @@ def side_by_side(reports: dict[str, dict]) -> str:
         cells = [_cell(by_stack[s].get(name)) for s in stacks]
         upstream = by_stack.get(stacks[-1], {}).get(name)
         detail = upstream["detail"] if upstream and not upstream["passed"] else ""
-        detail = detail.replace("|", "\\|")[:220]
+        detail = " ".join(detail.split()).replace("|", "\\|")[:220]
         lines.append(f"| `{name}` | " + " | ".join(cells) + f" | {detail} |")
     totals = [f"{reports[s]['passed']} pass, {reports[s]['failed']} fail" for s in stacks]
     lines.append("| **total** | " + " | ".join(totals) + " | |")

@@ -55,16 +55,15 @@ def check(*names: str, quick: bool = True, full: bool = True, needs: tuple[str, 
     return register
 
 
+MODULES = ("http", "limits", "load", "mme", "payloads", "soak", "process")  # run order: process last, since the
+# SIGTERM check ends the server, and soak before it
+
+
 def load_all() -> list[Check]:
     """Import every module of checks (registration happens at import) and return the registry in run order."""
-    from sagemaker_inference.conformance.checks import (  # noqa: F401 - imported for their registrations
-        http,
-        limits,
-        load,
-        mme,
-        payloads,
-        process,
-        soak,
-    )
+    import importlib
 
-    return CHECKS
+    for name in MODULES:
+        importlib.import_module(f"sagemaker_inference.conformance.checks.{name}")
+    order = {f"sagemaker_inference.conformance.checks.{name}": i for i, name in enumerate(MODULES)}
+    return sorted(CHECKS, key=lambda c: order.get(c.run.__module__, len(order)))

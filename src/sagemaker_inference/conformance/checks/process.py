@@ -81,6 +81,12 @@ def sigterm(probe: Probe) -> Iterator[Result]:
         if url and register_status(probe, "conformance-drain", url) == 200:
             probe.target_model = "conformance-drain"
     pids = served.pids()
+    if served.proc.poll() is not None:
+        why = (f"the process the kit started exited by itself (status {served.proc.returncode}) before SIGTERM; "
+               f"its tree lives on without it: {pids}")
+        for name in ("process.sigterm-drain", "process.sigterm-exit", "process.nothing-left-behind"):
+            yield Result(name, False, why)
+        return
     with Traffic(probe, 8, per_request=True, stop_on_refusal=True) as traffic:
         time.sleep(2.0)
         before = traffic.tally.answered

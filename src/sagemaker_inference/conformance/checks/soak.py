@@ -30,8 +30,10 @@ def soak(probe: Probe) -> Iterator[Result]:
                 samples.append(probe.served.rss_bytes())
             time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
     tally = traffic.stop()
-    errors = tally.count("5xx") + tally.lost + tally.hung
-    yield Result("soak.errors", errors == 0, f"{seconds:.0f} s, 8 clients: {tally.summary()}", errors, "errors")
+    errors = tally.count("5xx") + tally.lost + tally.hung + tally.refused
+    yield Result("soak.errors", errors == 0 and tally.answered > 0,
+                 f"{seconds:.0f} s, 8 clients: {tally.summary()}, {tally.refused} connections refused", errors,
+                 "errors")
     if probe.served is None:
         return
     if len(samples) < 4:
