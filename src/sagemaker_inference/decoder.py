@@ -201,6 +201,8 @@ def _npy_to_numpy(npy_array: Any) -> np.ndarray:
 
     try:
         shape, fortran_order, dtype, offset = _npy_header(npy_array)
+        if any(dimension < 0 for dimension in shape):  # numpy's reader refuses them; frombuffer would not
+            raise errors.DecodeError(f"NPY header declares shape {shape}: dimensions cannot be negative.")
         count = 1
         for dimension in shape:
             count *= dimension

@@ -120,6 +120,13 @@ def test_npy_of_zero_width_strings_with_a_huge_shape_is_refused():
     assert "<U0" in refused(npy_header("<U0", (10**15,)), content_types.NPY)
 
 
+@pytest.mark.parametrize("shape", [(-1,), (4, -4), (-2, -2)])
+def test_npy_header_with_a_negative_dimension_is_refused(shape):
+    # Found by the conformance kit: (-1,) decoded as the whole body, (4, -4) as shape (4, 1).
+    with pytest.raises(errors.DecodeError, match="cannot be negative"):
+        decoder.decode(npy_header("<f8", shape) + b"\0" * 32, content_types.NPY)
+
+
 def test_npy_header_declaring_more_data_than_the_body_is_refused_without_allocating():
     # Upstream (and numpy) try to allocate 7 TiB: a MemoryError.
     assert "more data than the body holds" in refused(npy_header("<f8", (10**12,)), content_types.NPY)
