@@ -29,7 +29,8 @@ UPSTREAM_COMMAND = f'{UPSTREAM_PYTHON} -c "from sagemaker_inference import model
 
 def run_kit(stack: str, mode: str, quick: bool, soak: float, out: Path) -> dict:
     report = out / f"conformance-{stack}-{mode}{'-quick' if quick else ''}.json"
-    argv = [sys.executable, "-m", "sagemaker_inference", "check", "--serve", str(EXAMPLE), "--json", str(report)]
+    argv = [sys.executable, "-m", "sagemaker_inference", "check", "--serve", str(EXAMPLE), "--json", str(report),
+            "--keep-dir"]
     argv += ["--quick"] if quick else []
     argv += ["--multi-model"] if mode == "multi" else []
     argv += ["--soak", str(soak)] if soak and mode == "single" else []
@@ -39,7 +40,9 @@ def run_kit(stack: str, mode: str, quick: bool, soak: float, out: Path) -> dict:
         env["PATH"] = f"{Path(UPSTREAM_PYTHON).parent}{os.pathsep}{env.get('PATH', '')}"  # multi-model-server
     started = time.monotonic()
     completed = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=3600)
-    print(f"# {stack} {mode}: exit {completed.returncode} in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    kept = [line for line in completed.stderr.splitlines() if line.startswith("kept ")]
+    print(f"# {stack} {mode}: exit {completed.returncode} in {time.monotonic() - started:.0f} s; {' '.join(kept)}",
+          file=sys.stderr)
     if not report.exists():
         print(completed.stdout + completed.stderr, file=sys.stderr)
         return {"checks": [], "failed": 0, "passed": 0}

@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--multi-model", action="store_true", default=None,
         help="the server is multi-model (default: detected); with --serve: start one (SAGEMAKER_MULTI_MODEL=true)")
     add("--workers", type=int, default=2, help="with --serve: SAGEMAKER_MODEL_SERVER_WORKERS (default 2)")
+    add("--keep-dir", action="store_true", help="with --serve: keep the work dir (model copy, server.log)")
     add("--startup-timeout", type=float, default=120.0, help="with --serve: seconds to wait for /ping 200")
     add("--quick", action="store_true", help="the quick subset (under a minute)")
     add("--json", metavar="FILE", help="also write the results as JSON to FILE ('-' for stdout)")
@@ -100,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         if served is not None:
-            served.stop()
+            served.stop(keep_dir=args.keep_dir)
+            if args.keep_dir:
+                print(f"kept {served.workdir} (server log: {served.log_path})", file=sys.stderr)
     print(report.table(result))
     if args.json:
         if args.json == "-":

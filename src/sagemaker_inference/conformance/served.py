@@ -140,8 +140,9 @@ class ServedServer:
                 pass
         return total
 
-    def stop(self) -> None:
-        """Whatever is left: SIGTERM the root, then SIGKILL every process of the tree; remove the work dir."""
+    def stop(self, keep_dir: bool = False) -> None:
+        """Whatever is left: SIGTERM the root, then SIGKILL every process of the tree; remove the work dir
+        (unless ``keep_dir``: the server's log is ``server.log`` in it)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -156,7 +157,8 @@ class ServedServer:
                     pass
             if self.proc.poll() is None:
                 self.proc.wait(5)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if not keep_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def _stat(pid: int) -> list[str] | None:
