@@ -1,9 +1,8 @@
 """The conformance kit against real servers: the quick mode on ours (what CI runs), the process checks with
 ``--serve``, and a deliberately broken stdlib server, to show the kit detects what it claims to.
 
-Checks that fail on main because the fix for their issue has not landed yet are listed in ``KNOWN_FAILING`` with
-the issue; they are expected failures (not strict: when the fix lands they pass, and should be removed from the
-list). Every other check must pass.
+Every check must pass. A check that fails on main because the fix for its issue has not landed yet may be listed
+in ``KNOWN_FAILING`` with the issue (never by weakening the check), and removed when the fix lands.
 """
 
 from __future__ import annotations
@@ -21,11 +20,8 @@ import pytest
 from sagemaker_inference.server.cli import EXAMPLE_MODEL_DIR
 from tests.e2e.serverproc import ServerProcess
 
-KNOWN_FAILING = {
-    "http.half-close": "issue 16 #1 (half-closed connections lose responses)",
-    "http.half-close-pipelined": "issue 16 #1 (half-closed connections lose responses)",
-    "process.sigterm-drain": "issue 16 #2 (a request sent as SIGTERM arrives can be lost)",
-}
+# name -> the issue whose fix it waits for; empty since issue 16's HTTP fixes (half-close, SIGTERM drain) landed.
+KNOWN_FAILING: dict[str, str] = {}
 
 
 def kit_json(tmp_path: Path, *args: str, timeout: float = 240.0) -> tuple[int, dict, str]:
@@ -60,14 +56,6 @@ def test_quick_mode_on_our_server(quick_report):
     assert not unexpected, output
     assert code == (1 if failures(report) else 0), output
     assert report["seconds"] < 60
-
-
-@pytest.mark.parametrize("name", sorted(n for n in KNOWN_FAILING if not n.startswith("process.")))
-@pytest.mark.xfail(strict=False, reason="fails on main until its issue's fix lands (see KNOWN_FAILING)")
-def test_known_failing_check(quick_report, name):
-    _, report, _ = quick_report
-    assert name in {c["name"] for c in report["checks"]}
-    assert name not in failures(report), f"{name}: {KNOWN_FAILING[name]}: {failures(report).get(name)}"
 
 
 @pytest.mark.slow
