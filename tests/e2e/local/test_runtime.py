@@ -277,3 +277,19 @@ def test_async_bad_input_location_is_validation_error(stack):
     for location in ("s3://bucket/key", str(stack["base"] / "missing.txt")):
         with pytest.raises(client.exceptions.ValidationError):
             client.invoke_endpoint_async(EndpointName="seen", InputLocation=location)
+
+
+def test_body_over_the_read_bound_is_refused_at_once_in_the_api_error_shape(stack):
+    """Over 64 MiB declared: answered from the head alone (nothing buffered), then the connection closes."""
+    import socket
+
+    port = int(stack["emulator"].url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /endpoints/seen/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 70000000\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 ")
+    assert b"x-amzn-ErrorType: ValidationError" in head
+    assert json.loads(body)["Message"]

@@ -9,6 +9,7 @@ chunks arrive. The parser, with its limits and error events, is what both share.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Sequence
 from typing import Callable
@@ -69,10 +70,12 @@ async def _read_requests(reader: asyncio.StreamReader, writer: asyncio.StreamWri
         for event in assembler.feed(data):
             if isinstance(event, ContinueRequested):
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            elif isinstance(event, ParseError):
-                body = event.message.encode()
+            elif isinstance(event, ParseError):  # answered in the API's error shape, so botocore can read it
+                body = json.dumps({"Message": event.message}).encode()
+                code = "ValidationError" if event.status < 500 else "InternalFailure"
                 responder = Responder(writer, keep_alive=False)
-                await responder.send(event.status, [("Content-Type", "text/plain")], body)
+                await responder.send(event.status, [("Content-Type", "application/json"),
+                                                    ("x-amzn-ErrorType", code)], body)
                 return
             else:
                 responder = Responder(writer, event.keep_alive)
