@@ -117,15 +117,19 @@ def test_the_longest_valid_id_and_error_responses_keep_it(model_dir: Path) -> No
         assert (missing.status_code, missing.headers["x-request-id"]) == (404, "lost-1")
 
 
-def test_text_logs_stay_text_with_the_id_on_the_access_line(model_dir: Path) -> None:
+def test_text_logs_name_the_request_they_are_about(model_dir: Path) -> None:
     args = ["--model-dir", str(model_dir), "--workers", "1", "--handler", "handler.py:handle", "--access-log"]
     with ServerProcess(args) as server:
         server.wait_ready()
         server.client.post("/invocations", content=b"x", headers={INFERENCE_ID: "text-id-7"})
         log = wait_for_log(server, lambda text: '"POST /invocations" 200' in text, "the access line")
     access = next(line for line in log.splitlines() if '"POST /invocations" 200' in line)
-    assert access.endswith(" ms text-id-7")
-    assert "hello from the handler text-id-7" in log
+    assert "sagemaker_inference.access (request text-id-7): " in access and access.endswith(" ms")
+    assert "hello from the handler text-id-7" in log  # the handler's print, as it printed it
+    handler_line = next(line for line in log.splitlines() if "handler log line" in line)
+    assert "[WARNING] my.handler (request text-id-7): handler log line" in handler_line  # logged in the worker
+    startup = next(line for line in log.splitlines() if "ready on" in line)
+    assert "(request" not in startup  # a line about no request stays as it was
     assert not any(line.startswith("{") for line in log.splitlines())
 
 

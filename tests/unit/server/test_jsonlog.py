@@ -67,3 +67,13 @@ def test_line_writer_hands_out_the_real_binary_stream_and_descriptor():
     writer = LineWriter(sys.__stderr__, "user.stderr")
     assert writer.buffer is sys.__stderr__.buffer
     assert writer.fileno() == sys.__stderr__.fileno()
+
+
+def test_text_lines_name_their_request_and_only_then():
+    from sagemaker_inference.server.logs import TextFormatter
+
+    plain = TextFormatter()
+    assert plain.format(_record("ready")).endswith("[WARNING] my.logger: ready")
+    assert plain.format(_record("done", request_id="r-1")).endswith("[WARNING] my.logger (request r-1): done")
+    in_batch = TextFormatter(lambda: ("r-2,r-3", "m"))
+    assert in_batch.format(_record("x")).endswith("my.logger (request r-2,r-3): x")

@@ -467,9 +467,8 @@ class HTTPConnection(asyncio.Protocol):
                 else "(unparsable request)")
         status = exchange.data[9:12].decode("latin-1") if exchange.data else "stream"
         request_id = exchange.request_id.decode("latin-1") or "-"
-        access_logger.info('%s "%s" %s %.1f ms %s', where, line, status, (time.monotonic() - exchange.started) * 1000,
-                           request_id, extra={"request_id": request_id,
-                                              "model": getattr(exchange.observer, "model", None)})
+        access_logger.info('%s "%s" %s %.1f ms', where, line, status, (time.monotonic() - exchange.started) * 1000,
+                           extra={"request_id": request_id, "model": getattr(exchange.observer, "model", None)})
 
     # -- timeouts and closing -------------------------------------------------------------------
 

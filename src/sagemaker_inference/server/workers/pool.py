@@ -564,7 +564,9 @@ class WorkerGroup:
         for worker in self.workers:
             if worker.inflight and not worker.timed_out and now - worker.head_started > timeout:
                 worker.timed_out = True
-                logger.error("%s ran a batch past the %g s timeout; replacing it", worker.label, timeout)
+                ids = b",".join([item.request_id for item in worker.inflight[0].items]).decode("latin-1")
+                logger.error("%s ran a batch past the %g s timeout; replacing it", worker.label, timeout,
+                             extra={"model": self.spec.name, "request_id": ids or None})
                 worker.kill()
         while self.queue and now - self.queue[0].arrived > timeout:
             item = self.queue.popleft()
