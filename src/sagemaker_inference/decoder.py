@@ -40,6 +40,7 @@ _MIB = 1024 * 1024
 # least the floor (small bodies of long strings or well-compressed sparse matrices are normal).
 INFLATION_RATIO = 16
 INFLATION_FLOOR = 64 * _MIB
+_ALWAYS_FITS = 14_000  # 4 bytes x 14000**2 / 12 < INFLATION_FLOOR (see _check_string_widths)
 _MAX_NPZ_MEMBERS = 16  # a sparse matrix has at most 6 (format, shape, data, indices, indptr, _is_array)
 # numpy kinds every default encoder can write back: bool, ints, floats (of at most 8 bytes:
 # extended precision has no JSON form), unicode strings.
@@ -76,7 +77,11 @@ def _json_to_numpy(string_like: Any, dtype: Any = None) -> np.ndarray:
         raise errors.DecodeError(f"Invalid JSON: {e}") from e
     if isinstance(data, dict):
         raise errors.DecodeError("JSON object cannot be converted to an array; implement input_fn to accept it.")
-    if '"' in string_like:  # only strings hold a quote: numeric bodies skip the check
+    if '"' in string_like:  # only strings hold a quote: numeric bodies skip all of this
+        if dtype is None:
+            strings = _string_array(data, string_like)
+            if strings is not None:
+                return strings
         _check_string_widths(data, string_like)
     try:
         array = np.array(data, dtype=dtype)
@@ -90,13 +95,64 @@ def _json_to_numpy(string_like: Any, dtype: Any = None) -> np.ndarray:
     return array
 
 
+def _string_array(data: Any, text: str) -> np.ndarray | None:
+    """An array of nothing but strings, built at its exact width after checking that width against
+    the budget; None for anything else (numbers or objects among them, ragged or empty lists).
+
+    Measuring the strings first costs less than it saves: numpy given the width skips its own
+    discovery pass (2000 strings: 65 us instead of 130-220 us, plus 40-70 us to measure them).
+    A ``{`` anywhere may be an object among the strings, which ``len()`` would measure too: those
+    bodies take the general path.
+    """
+    import numpy as np
+
+    if "{" in text or type(data) is not list:
+        return None
+    shape = _all_strings(data)
+    if shape is None:
+        return None
+    count, longest = shape
+    width = max(longest, 1)  # numpy's choice for empty strings too
+    if count * width * 4 > _inflate_budget(len(text)):
+        raise errors.DecodeError(
+            f"JSON string array too large: {count} strings padded to {longest} characters would need "
+            f"{count * width * 4 // _MIB} MiB; send fewer or more even strings, or implement input_fn.")
+    try:
+        return np.array(data, dtype=f"<U{width}")
+    except ValueError:  # ragged: the general path reports it as numpy words it
+        return None
+
+
+def _all_strings(value: list[Any]) -> tuple[int, int] | None:
+    """(elements, longest) of a rectangular-looking nest of lists of strings, innermost lists
+    measured at C speed (``max(map(len, ...))``); None as soon as something else shows up."""
+    if not value:
+        return None
+    if type(value[0]) is list:
+        count = longest = 0
+        for row in value:
+            shape = _all_strings(row) if type(row) is list else None
+            if shape is None:
+                return None
+            count, longest = count + shape[0], max(longest, shape[1])
+        return count, longest
+    try:
+        return len(value), max(map(len, value))  # TypeError: a number, bool or null among them
+    except TypeError:
+        return None
+
+
 def _check_string_widths(data: Any, text: str) -> None:
     """Refuse a string array that numpy would store at ``elements x longest string x 4`` bytes past
     the inflation budget (``["a" * 5000, "", "", ...]``: a 35 KB body, a 200 MB array).
 
-    Bounds first, from the text (elements <= commas + 1, longest string <= the body), so that an
-    ordinary body costs one ``str.count``; the elements are walked only when the bound is too high.
+    Bounds first, so that ordinary bodies cost (nearly) nothing: in N characters, k strings of which
+    the longest has L characters satisfy k * L <= N**2 / 12 (each takes its length + 3), so a body of
+    up to ``_ALWAYS_FITS`` characters cannot pass the floor; then elements <= commas + 1 and L <= N;
+    the elements are walked only when that bound is too high.
     """
+    if len(text) <= _ALWAYS_FITS:
+        return
     budget = _inflate_budget(len(text))
     if (text.count(",") + 1) * len(text) * 4 <= budget:
         return

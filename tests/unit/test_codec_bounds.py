@@ -178,3 +178,15 @@ def test_a_value_json_cannot_hold_is_406_naming_the_types_that_can(value):
 def test_a_value_no_encoder_can_write_still_raises_type_error():
     with pytest.raises(TypeError):
         encoder.encode({1, 2}, content_types.JSON)
+
+
+def test_string_arrays_decode_exactly_as_numpy_makes_them():
+    # The all-strings path builds the array at its measured width: same dtype, shape and values.
+    for body in ('["a", "bb"]', '[["a", "b"], ["cc", "d"]]', '["", ""]', '[[""]]', '["\\u00e9", "ab"]',
+                 '["x{y", "z"]', json.dumps([f"s{i}" * (i % 7) for i in range(500)])):
+        expected = np.array(json.loads(body))
+        decoded = decoder.decode(body, content_types.JSON)
+        assert (decoded.dtype, decoded.shape) == (expected.dtype, expected.shape)
+        np.testing.assert_array_equal(decoded, expected)
+    for body in ('[["a"], ["b", "c"]]', '["a", ["b"]]', '["x", {"a": 1}]', '[["a"], "b"]'):
+        refused(body, content_types.JSON)
