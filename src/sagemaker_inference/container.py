@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     """Dispatch on the first argument; return the server's exit code (a command never returns)."""
     args = sys.argv[1:] if argv is None else list(argv)
     if args in ([], [SERVE]):
+        from sagemaker_inference.server import startup_signals
+
+        startup_signals.install()  # first thing: as PID 1 a signal without a handler is lost
         return serve()
     if args[0] in ("-h", "--help"):
         print(USAGE, end="")
@@ -80,9 +83,18 @@ def serve() -> int:
 
 
 def run_command(args: list[str]) -> NoReturn:
-    """Replace this process with ``args`` (looked up on ``PATH``), as ``exec "$@"`` would."""
+    """Replace this process with ``args`` (looked up on ``PATH``), as ``exec "$@"`` would.
+
+    Python ignores SIGPIPE and SIGXFSZ for itself; ignored dispositions survive exec, so they are
+    reset first (``yes | head -1`` must end ``yes`` by SIGPIPE, not print "Broken pipe").
+    """
     sys.stdout.flush()
     sys.stderr.flush()
+    import signal
+
+    for name in ("SIGPIPE", "SIGXFSZ"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
     try:
         os.execvp(args[0], args)
     except FileNotFoundError:

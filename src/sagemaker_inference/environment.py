@@ -8,6 +8,7 @@ downstream code imports them as module-level strings and patches ``Environment``
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from sagemaker_inference import content_types, logging, parameters
 
@@ -39,8 +40,10 @@ class Environment:
     including system characteristics, environment variables and configuration settings.
 
     The Environment is a read-only snapshot of the container environment, taken when it is
-    constructed. Integer settings are parsed in the constructor (a bad value raises
-    ``ValueError`` there), except ``max_request_size`` which is parsed on access.
+    constructed. Numeric settings are parsed in the constructor by the server's own rules
+    (``server.config``: empty means unset, ``30.0`` is 30, non-finite or non-ASCII numbers are
+    refused), and a bad value raises ``ConfigError`` (a ``ValueError``) naming the variable,
+    except ``max_request_size`` which is parsed on access.
 
     Attributes:
         module_name (str): The name of the user-provided module. Default is inference.py.
@@ -58,12 +61,11 @@ class Environment:
     def __init__(self) -> None:
         env = os.environ
         self._module_name = env.get(parameters.USER_PROGRAM_ENV, DEFAULT_MODULE_NAME)
-        self._model_server_timeout = int(env.get(parameters.MODEL_SERVER_TIMEOUT_ENV, DEFAULT_MODEL_SERVER_TIMEOUT))
-        timeout_seconds = env.get(parameters.MODEL_SERVER_TIMEOUT_SECONDS_ENV)
-        self._model_server_timeout_seconds = int(timeout_seconds) if timeout_seconds is not None else None
+        self._model_server_timeout = _seconds(parameters.MODEL_SERVER_TIMEOUT_ENV, DEFAULT_MODEL_SERVER_TIMEOUT)
+        self._model_server_timeout_seconds = _seconds(parameters.MODEL_SERVER_TIMEOUT_SECONDS_ENV, None)
         # Downstream (Hugging Face) writes this private attribute before generating a config.
         self._model_server_workers = env.get(parameters.MODEL_SERVER_WORKERS_ENV)
-        self._startup_timeout = int(env.get(parameters.STARTUP_TIMEOUT_ENV, DEFAULT_STARTUP_TIMEOUT))
+        self._startup_timeout = _seconds(parameters.STARTUP_TIMEOUT_ENV, DEFAULT_STARTUP_TIMEOUT)
         self._default_accept = env.get(parameters.DEFAULT_INVOCATIONS_ACCEPT_ENV, content_types.JSON)
         # Upstream reads the same variable for both ports.
         self._inference_http_port = env.get(parameters.BIND_TO_PORT_ENV, DEFAULT_HTTP_PORT)
@@ -147,6 +149,23 @@ class Environment:
     @property
     def max_request_size(self) -> int | None:
         """int: max request size set by Sagemaker platform in bytes (the variable is in MB)."""
-        if self._max_request_size_in_mb is not None:
-            return int(self._max_request_size_in_mb) * 1024 * 1024
-        return None
+        if self._max_request_size_in_mb is None:
+            return None
+        from sagemaker_inference.server.config import env_megabytes  # imports dataclasses: only when asked
+
+        return env_megabytes({parameters.MAX_REQUEST_SIZE: self._max_request_size_in_mb}, parameters.MAX_REQUEST_SIZE)
+
+
+def _seconds(name: str, default: str | None) -> Any:
+    """A timeout variable as upstream's ``int`` (a float only when it has a fraction), or ``default``."""
+    from sagemaker_inference.server.config import env_number  # the server's rules, imported when used
+
+    value = env_number(os.environ, name, minimum=0.001)
+    if value is None:
+        return None if default is None else int(default)
+    return int(value) if value.is_integer() else value
+
+
+def _user_module_name() -> str:
+    """``SAGEMAKER_PROGRAM`` as a module name (``inference``), without parsing anything else."""
+    return Environment._parse_module_name(os.environ.get(parameters.USER_PROGRAM_ENV) or DEFAULT_MODULE_NAME) or ""

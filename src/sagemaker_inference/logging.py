@@ -19,6 +19,7 @@ def configure_logger() -> None:
     """
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+    handler._sagemaker_inference_toolkit = True  # type: ignore[attr-defined]  # see server/logs.py
     get_logger().addHandler(handler)
 
 

@@ -10,12 +10,15 @@ upstream's behaviour because downstream containers (Hugging Face, PyTorch) impor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any, Callable
 
 from sagemaker_inference import environment, logging, utils
@@ -44,6 +47,16 @@ MMS_NAMESPACE = "com.amazonaws.ml.mms.ModelServer"
 # How long pip may wait on an unreachable index before we give up (upstream could hang for
 # minutes). Only defaults: a user's own PIP_* settings win.
 _PIP_FAST_FAIL = {"PIP_DEFAULT_TIMEOUT": "15", "PIP_RETRIES": "1"}
+REQUIREMENTS_TIMEOUT_ENV = "SAGEMAKER_REQUIREMENTS_TIMEOUT"
+DEFAULT_REQUIREMENTS_TIMEOUT = 1200.0  # seconds for the whole install
+# The server's own distributions: a requirements.txt may not replace them under the running
+# server (they are pinned to the installed versions with a pip constraints file).
+SERVER_DISTRIBUTIONS = ("sagemaker-inference", "httptools", "uvloop", "prometheus_client")
+# pip settings that add or change where packages come from; dropped when an index is enforced.
+_PIP_SOURCE_SETTINGS = ("PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_TRUSTED_HOST", "PIP_NO_INDEX")
+# requirements.txt options that change where packages come from (refused when an index is enforced).
+_SOURCE_OPTIONS = ("-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--trusted-host",
+                   "-e", "--editable", "-r", "--requirement", "-c", "--constraint", "--no-index")
 
 
 def __getattr__(name: str) -> Any:
@@ -101,17 +114,15 @@ def start_model_server(handler_service: str = DEFAULT_HANDLER_SERVICE) -> None:
         SystemExit: with a non-zero code when the server could not start or the model could
             not be loaded (one clear line is logged first).
     """
+    from sagemaker_inference.server import startup_signals
+
+    startup_signals.install()  # first: as PID 1, a SIGTERM without a handler would be lost
     if ENABLE_MULTI_MODEL and not os.environ.get("SAGEMAKER_HANDLER"):
         os.environ["SAGEMAKER_HANDLER"] = handler_service
 
-    _set_python_path()
-    environment.Environment()  # validates the integer settings exactly as upstream does
-
-    if os.path.exists(REQUIREMENTS_PATH):
-        _install_requirements()
-
     from sagemaker_inference.server import serve
     from sagemaker_inference.server.config import ConfigError, ServerConfig
+    from sagemaker_inference.server.logs import configure as configure_logging
 
     try:
         config = ServerConfig.from_env(
@@ -120,9 +131,19 @@ def start_model_server(handler_service: str = DEFAULT_HANDLER_SERVICE) -> None:
             handler=None if ENABLE_MULTI_MODEL else handler_service,
             multi_model=ENABLE_MULTI_MODEL,
         )
+        environment.Environment()  # the toolkit's view of the same variables, by the same rules
     except ConfigError as exc:
         logger.error("configuration error: %s", exc)
         raise SystemExit(2) from None
+    configure_logging(config.log_level, config.log_format)  # before pip, so its INFO lines show
+
+    _set_python_path()
+
+    if os.path.exists(REQUIREMENTS_PATH):
+        _install_requirements()
+    if startup_signals.received():
+        logger.info("stopped during startup (signal %d)", startup_signals.received())
+        return
     exit_code = serve(config)
     if exit_code:
         raise SystemExit(exit_code)
@@ -212,22 +233,82 @@ def _add_sigterm_handler(mms_process: Any) -> None:
 
 
 def _install_requirements() -> None:
-    logger.info("installing packages from requirements.txt...")
-    pip_install_cmd = [sys.executable, "-m", "pip", "install", "-r", REQUIREMENTS_PATH]
-    if os.getenv("CA_REPOSITORY_ARN"):
-        index = _get_codeartifact_index()
-        pip_install_cmd.append("-i")
-        pip_install_cmd.append(index)
+    """``pip install -r code/requirements.txt``; ``ValueError`` when it fails.
 
+    Differences from upstream (docs/compatibility.md): the CodeArtifact index (with its token)
+    goes to pip through ``PIP_INDEX_URL``, never the command line or a log; with an index enforced,
+    requirement lines that change where packages come from are refused and pip's config files and
+    ``PIP_*`` source settings are ignored; the server's own packages are pinned by a constraints
+    file; the install is bounded by ``SAGEMAKER_REQUIREMENTS_TIMEOUT`` and a SIGTERM stops it.
+    """
+    from sagemaker_inference.server import startup_signals
+    from sagemaker_inference.server.config import env_number
+
+    logger.info("installing packages from requirements.txt...")
+    timeout = env_number(os.environ, REQUIREMENTS_TIMEOUT_ENV, minimum=1.0) or DEFAULT_REQUIREMENTS_TIMEOUT
+    env = dict(os.environ)
     for name, value in _PIP_FAST_FAIL.items():
-        os.environ.setdefault(name, value)
-    try:
-        subprocess.check_call(pip_install_cmd)
-    except subprocess.CalledProcessError as exc:
+        env.setdefault(name, value)
+    if os.getenv("CA_REPOSITORY_ARN"):
+        _refuse_source_options(REQUIREMENTS_PATH)
+        for name in _PIP_SOURCE_SETTINGS:
+            env.pop(name, None)
+        env.update(PIP_INDEX_URL=_get_codeartifact_index(), PIP_CONFIG_FILE=os.devnull)
+    pip_install_cmd = [sys.executable, "-m", "pip", "install", "-r", REQUIREMENTS_PATH]
+    with _server_constraints() as constraints:
+        if constraints:
+            pip_install_cmd += ["-c", constraints]
+        try:
+            status = startup_signals.run(pip_install_cmd, env, timeout)
+        except subprocess.TimeoutExpired:
+            logger.error("installing %s took longer than %g s (%s); exiting", REQUIREMENTS_PATH, timeout,
+                         REQUIREMENTS_TIMEOUT_ENV)
+            raise ValueError("failed to install required packages") from None
+    if startup_signals.received():
+        return
+    if status:
         logger.error(
             "failed to install required packages from %s (is a package index reachable? pip's output is above), "
             "exiting", REQUIREMENTS_PATH)
-        raise ValueError("failed to install required packages") from exc
+        raise ValueError("failed to install required packages")
+
+
+def _refuse_source_options(path: str) -> None:
+    """With an index enforced (``CA_REPOSITORY_ARN``), a requirements file may not name another
+    source: index options, find-links, trusted hosts, nested files, editables, URLs or paths."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = f.read().replace("\\\n", " ")
+    for number, line in enumerate(text.splitlines(), 1):
+        line = re.sub(r"(^|\s)#.*", "", line).strip()
+        if not line:
+            continue
+        first = line.split()[0]
+        option = first.split("=", 1)[0]
+        refused = any(option == o or (len(o) == 2 and option.startswith(o)) for o in _SOURCE_OPTIONS)
+        if refused or "://" in line or " @ " in line or first.startswith((".", "/", "~")):
+            logger.error("%s line %d (%r) changes where packages come from, which is not allowed while "
+                         "CA_REPOSITORY_ARN enforces the CodeArtifact index; remove it", path, number, line[:200])
+            raise ValueError("failed to install required packages")
+
+
+@contextlib.contextmanager
+def _server_constraints() -> Iterator[str | None]:
+    """A pip constraints file pinning the server's own distributions to the installed versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for name in SERVER_DISTRIBUTIONS:
+        try:
+            pins.append(f"{name}=={version(name)}\n")
+        except PackageNotFoundError:
+            continue
+    if not pins:
+        yield None
+        return
+    with tempfile.NamedTemporaryFile("w", prefix="sagemaker-inference-constraints-", suffix=".txt") as f:
+        f.writelines(pins)
+        f.flush()
+        yield f.name
 
 
 def _get_codeartifact_index() -> str:

@@ -196,12 +196,29 @@ class Transformer:
             if self._pre_model_fn is not None:
                 self._run_handler_function(self._pre_model_fn, model_dir)
 
-            self._model = self._run_handler_function(self._model_fn, model_dir)
+            try:
+                self._model = self._run_handler_function(self._model_fn, model_dir)
+            except NotImplementedError:
+                if getattr(self._model_fn, "__func__", None) is not DefaultInferenceHandler.default_model_fn:
+                    raise
+                # Upstream's message does not say whether the module is missing or lacks the
+                # function (and starts with a newline): say which, and where, first.
+                raise NotImplementedError(self._no_model_fn(model_dir)) from None
 
             if self._model_warmup_fn is not None:
                 self._run_handler_function(self._model_warmup_fn, model_dir, self._model)
 
             self._initialized = True
+
+    def _no_model_fn(self, model_dir: str) -> str:
+        name = self._environment.module_name
+        spec = find_spec(name)
+        if spec is not None:
+            where = f"{spec.origin or name} defines no model_fn"
+        else:
+            where = f"no user module {name}.py in {model_dir}/code (SAGEMAKER_PROGRAM, default inference.py)"
+        return (f"{where}. Please provide a model_fn implementation: model_fn(model_dir) loads and returns the "
+                "model (https://sagemaker.readthedocs.io/en/stable/)")
 
     def _validate_user_module_and_set_functions(self) -> None:
         """Retrieves and validates the inference handlers provided within the user module.

@@ -94,3 +94,23 @@ def test_import_time_paths(env, expected):
     base = {"PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == expected
+
+
+@pytest.mark.parametrize(("name", "value", "attribute", "expected"), [
+    ("SAGEMAKER_STARTUP_TIMEOUT", "600.0", "startup_timeout", 600),
+    ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "30.0", "model_server_timeout", 30),
+    ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "1.5", "model_server_timeout", 1.5),
+    ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "", "model_server_timeout", 60),
+    ("SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS", "", "model_server_timeout_seconds", None),
+    ("SAGEMAKER_STARTUP_TIMEOUT", " ", "startup_timeout", 600),
+])
+def test_numbers_follow_the_servers_rules(clean_env, name, value, attribute, expected):
+    clean_env.setenv(name, value)
+    assert getattr(environment.Environment(), attribute) == expected
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400", "²", "٣", "soon"])
+def test_bad_numbers_raise_a_value_error_naming_the_variable(clean_env, value):
+    clean_env.setenv("SAGEMAKER_STARTUP_TIMEOUT", value)
+    with pytest.raises(ValueError, match=f"SAGEMAKER_STARTUP_TIMEOUT={value!r}"):
+        environment.Environment()

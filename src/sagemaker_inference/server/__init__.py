@@ -19,8 +19,20 @@ def serve(config: ServerConfig) -> int:
     The startup model's workers are started first, before the server imports its event loop and
     HTTP layer: the two start-ups overlap, which is most of the time to the first 200.
     """
+    from sagemaker_inference.server import startup_signals
+    from sagemaker_inference.server.logs import configure as configure_logging
+    from sagemaker_inference.server.preflight import model_dir_problem
     from sagemaker_inference.server.workers.spawn import spawn_worker, worker_env
 
+    configure_logging(config.log_level, config.log_format)
+    if startup_signals.received():
+        return 0  # stopped before we started
+    problem = None if config.multi_model else model_dir_problem(config.model_dir)
+    if problem:
+        import logging
+
+        logging.getLogger("sagemaker_inference.server").error("startup failed: %s", problem)
+        return 1
     prespawned = []
     if not config.multi_model:
         import os

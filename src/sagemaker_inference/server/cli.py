@@ -27,9 +27,18 @@ input_fn, predict_fn, output_fn or transform_fn. Try it with the bundled example
 """
 
 
+def _version() -> str:
+    import platform
+
+    import sagemaker_inference
+
+    return f"sagemaker-inference {sagemaker_inference.__version__} (Python {platform.python_version()})"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sagemaker-inference", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="start the model server (default command)",
                                 description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -66,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def config_from_args(argv: list[str] | None, environ: dict[str, str]) -> ServerConfig:
     argv = list(argv or [])
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "serve")
     args = _parser().parse_args(argv)
     return ServerConfig.from_env(
@@ -96,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in local_commands.NAMES:
         args = _parser().parse_args(argv)
         return int(args.run(args))
+    from sagemaker_inference.server import startup_signals
+
+    startup_signals.install()
     if argv[:1] == ["check"]:
         return conformance_cli.main(argv[1:])
     try:

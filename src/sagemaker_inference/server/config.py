@@ -3,12 +3,18 @@
 Nothing else in ``server/`` reads ``os.environ``. Every setting has a list of environment names
 (ours first, then the upstream MMS/TorchServe aliases users already set); the first one present
 wins, a CLI flag wins over all of them. Invalid values raise ``ConfigError`` naming the variable.
+
+The same parsers serve the toolkit's ``environment.Environment`` (one set of rules for every
+reader): an empty value means unset; numbers are ASCII digits (``²`` and ``١`` are not numbers)
+and finite (``nan`` and ``inf`` pass no range check, so they are refused by name).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, Callable
 
@@ -32,11 +38,15 @@ def _bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name}={raw!r}: expected true or false")
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
 def _int(name: str, raw: str, minimum: int = 0, maximum: int | None = None) -> int:
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r}: expected an integer") from None
+    text = raw.strip()
+    if not _INTEGER.fullmatch(text):
+        raise ConfigError(f"{name}={raw!r}: expected an integer")
+    value = int(text)
     if value < minimum:
         raise ConfigError(f"{name}={raw!r}: must be at least {minimum}")
     if maximum is not None and value > maximum:
@@ -45,13 +55,26 @@ def _int(name: str, raw: str, minimum: int = 0, maximum: int | None = None) -> i
 
 
 def _float(name: str, raw: str, minimum: float = 0.0) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r}: expected a number") from None
+    text = raw.strip()
+    value = float(text) if _NUMBER.fullmatch(text) else math.nan
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}={raw!r}: expected a finite number")
     if value < minimum:
         raise ConfigError(f"{name}={raw!r}: must be at least {minimum}")
     return value
+
+
+def env_number(environ: Mapping[str, str], name: str, minimum: float = 0.0) -> float | None:
+    """``name`` from ``environ`` as a finite number, None when unset or empty (``ConfigError``
+    naming it otherwise): the rule every reader of a numeric setting follows."""
+    raw = environ.get(name)
+    return None if raw is None or not raw.strip() else _float(name, raw, minimum)
+
+
+def env_megabytes(environ: Mapping[str, str], name: str) -> int | None:
+    """``name`` (a size in MB) from ``environ`` in bytes, by ``SAGEMAKER_MAX_PAYLOAD_IN_MB``'s rule."""
+    raw = environ.get(name)
+    return None if raw is None or not raw.strip() else _megabytes(name, raw)
 
 
 def _megabytes(name: str, raw: str) -> int:
@@ -105,7 +128,7 @@ def parse_log_level(name: str, raw: str) -> int:
     text = raw.strip().upper()
     if text in _LOG_LEVELS:
         return _LOG_LEVELS[text]
-    if text.isdigit():
+    if _INTEGER.fullmatch(text) and not text.startswith("-"):
         return int(text)
     raise ConfigError(f"{name}={raw!r}: expected a log level name (debug, info, ...) or number")
 
@@ -398,6 +421,12 @@ class ServerConfig:
         if self.request_read_timeout <= 0:
             raise ConfigError(f"SAGEMAKER_REQUEST_READ_TIMEOUT={self.request_read_timeout:g}: must be more than 0 "
                               "seconds")
+        for flag, value in (("--timeout / SAGEMAKER_MODEL_SERVER_TIMEOUT", self.response_timeout),
+                            ("SAGEMAKER_STARTUP_TIMEOUT", self.startup_timeout),
+                            ("--max-batch-delay / SAGEMAKER_TS_MAX_BATCH_DELAY", self.max_batch_delay),
+                            ("SAGEMAKER_METRICS_EMF_INTERVAL", self.emf_interval)):
+            if not math.isfinite(value):
+                raise ConfigError(f"{flag}={value}: expected a finite number")
         if self.max_batch_delay < 0:
             raise ConfigError(f"--max-batch-delay / SAGEMAKER_TS_MAX_BATCH_DELAY={self.max_batch_delay:g}: "
                               "must not be negative")

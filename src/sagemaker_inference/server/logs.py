@@ -50,3 +50,8 @@ def configure(level: int, log_format: str = "text", context: Context | None = No
     root.setLevel(level)
     for name in ("sagemaker-inference", "sagemaker_inference"):
         logging.getLogger(name).setLevel(level)
+    # ``model_server`` calls the toolkit's ``configure_logger()`` at import, as upstream; once the
+    # root handler is ours its lines would print twice, in two formats: keep ours.
+    toolkit = logging.getLogger("sagemaker-inference")
+    for added in [h for h in toolkit.handlers if getattr(h, "_sagemaker_inference_toolkit", False)]:
+        toolkit.removeHandler(added)

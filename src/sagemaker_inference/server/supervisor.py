@@ -29,7 +29,7 @@ import time
 from collections.abc import Sequence
 from typing import Callable
 
-from sagemaker_inference.server import endpoints
+from sagemaker_inference.server import endpoints, startup_signals
 from sagemaker_inference.server.app import App
 from sagemaker_inference.server.config import ServerConfig
 from sagemaker_inference.server.http.protocol import HTTPConnection
@@ -73,6 +73,9 @@ class Server:
         self._stop, self._hurry = asyncio.Event(), asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop_signal, sig)
+        early = startup_signals.received()  # recorded before the loop took the signals over
+        if early is not None:
+            self._on_stop_signal(early)
         try:
             self._listener = await loop.create_server(  # type: ignore[assignment]
                 self.app.http.connection, self.config.host, self.config.port, backlog=1024, reuse_address=True)

@@ -267,11 +267,18 @@ class WorkerGroup:
     # -- worker events --------------------------------------------------------------------------
 
     def on_loaded(self, worker: Worker, message: p.Loaded) -> None:
+        # The message's first line says what happened; a failure's traceback, or what a success
+        # loaded, follows it. Each is logged once per model, not once per worker.
+        summary, _, detail = message.message.partition("\n")
         if message.status != 200:
-            self.load_error, self.load_status = message.message, message.status
-            logger.error("model %r: worker %d failed to load: %s", self.spec.name, worker.index, message.message)
+            repeated = summary == self.load_error
+            self.load_error, self.load_status = summary, message.status
+            logger.log(logging.DEBUG if repeated else logging.ERROR, "model %r failed to load: %s%s", self.spec.name,
+                       summary, f"\n{detail}" if detail else "")
             worker.kill()
             return
+        if detail and not self.ever_ready:
+            logger.info("model %r: %s", self.spec.name, detail)
         worker.state = WorkerState.READY
         worker.started_at = time.time()
         if message.parameters:

@@ -416,17 +416,19 @@ def _load(outbox: Outbox, load: p.Load) -> BatchRunner | None:
     context = Context(load.model_name, load.model_dir, _manifest(load.model_dir), load.batch_size, gpu, _version())
     try:
         handle = load_handler(load.handler, context)
+        parameters = _execution_parameters(handle)
     except MemoryError:
         outbox.send(p.encode(p.Loaded(507, "System out of memory", os.getpid())))
         return None
     except BaseException as exc:
-        logger.error("model %r failed to load:\n%s", load.model_name, traceback.format_exc())
-        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500] if str(exc) else type(exc).__name__
-        outbox.send(p.encode(p.Loaded(500, message, os.getpid())))
+        # The frontend logs the traceback once for the model, not once per worker.
+        trace = traceback.format_exc()
+        outbox.send(p.encode(p.Loaded(500, f"{_summary(exc)}\n{trace[-MAX_TRACEBACK:]}", os.getpid())))
         return None
-    parameters = _execution_parameters(handle)
     hooks = SessionHooks.of(handle)
-    outbox.send(p.encode(p.Loaded(200, f"loaded model {load.model_name}. [PID]:{os.getpid()}", os.getpid(),
+    loaded = f"loaded model {load.model_name}. [PID]:{os.getpid()}"
+    described = _user_module_summary()
+    outbox.send(p.encode(p.Loaded(200, f"{loaded}\n{described}" if described else loaded, os.getpid(),
                                   parameters, hooks.capabilities)))
     return BatchRunner(handle, context, _tracer(load.model_name), Channels(outbox), hooks)
 
@@ -442,6 +444,29 @@ def _tracer(model_name: str) -> Any:
     return tracing.WorkerTracer(model_name)
 
 
+MAX_TRACEBACK = 16 * 1024  # the end of a load failure's traceback, where its cause is
+HANDLER_FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn", "transform_fn", "predict_batch_fn",
+                     "pre_model_fn", "model_warmup_fn", "execution_parameters_fn")
+
+
+def _summary(exc: BaseException) -> str:
+    """``Type: first non-empty line of the message`` (upstream's messages start with a newline)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0][:500]}" if lines else type(exc).__name__
+
+
+def _user_module_summary() -> str:
+    """Which user module the toolkit loaded and which handler functions it defines ("" if none)."""
+    from sagemaker_inference.environment import _user_module_name
+
+    module = sys.modules.get(_user_module_name())
+    if module is None:
+        return ""
+    defined = [name for name in HANDLER_FUNCTIONS if callable(getattr(module, name, None))]
+    return f"user module {getattr(module, '__file__', None) or module.__name__} defines " + (
+        ", ".join(defined) if defined else "no handler functions")
+
+
 def _execution_parameters(handle: Any) -> str:
     """The user's override of ``/execution-parameters``, as JSON text ("" when there is none).
 
@@ -451,9 +476,9 @@ def _execution_parameters(handle: Any) -> str:
     """
     hook = getattr(getattr(handle, "__self__", None), "execution_parameters", None)
     if hook is None:
-        from sagemaker_inference.environment import Environment
+        from sagemaker_inference.environment import _user_module_name
 
-        module = sys.modules.get(Environment().module_name)
+        module = sys.modules.get(_user_module_name())
         hook = getattr(module, "execution_parameters_fn", None)
     if hook is None:
         return ""
@@ -478,9 +503,9 @@ def _preload(handler: str, model_dir: str) -> None:
     try:
         importlib.import_module(parse_handler(handler).module)
         if "sagemaker_inference.transformer" in sys.modules:
-            from sagemaker_inference.environment import Environment
+            from sagemaker_inference.environment import _user_module_name
 
-            name = Environment().module_name
+            name = _user_module_name()
             if importlib.util.find_spec(name) is not None:
                 importlib.import_module(name)
     except Exception:
