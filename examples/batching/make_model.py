@@ -1,6 +1,6 @@
 """Build the example's model directory: ``model.npz`` (a 4 -> 2 linear layer) and the code.
 
-    python make_model.py /tmp/ml/model
+    python make_model.py /tmp/ml-batching/model
 
 Same weights as the bundled example model: ``[[1, 2, 3, 4]]`` predicts ``[[1.5, 2.0]]``.
 """

@@ -1,8 +1,8 @@
 """Build the example's model repository: two models, ``fahrenheit`` and ``kelvin``.
 
-    python make_models.py /tmp/ml/models
+    python make_models.py /tmp/ml-multi-model/models
 
-writes ``/tmp/ml/models/<name>/model/{model.json,code/inference.py}``, the layout SageMaker
+writes ``/tmp/ml-multi-model/models/<name>/model/{model.json,code/inference.py}``, the layout SageMaker
 uses on a multi-model endpoint (``/opt/ml/models/<name>/model``).
 """
 

@@ -1,6 +1,6 @@
 """Build the example's model: a 4 -> 2 linear layer with fixed weights, saved as TorchScript.
 
-    python make_model.py /tmp/ml/model      # writes /tmp/ml/model/model.pt
+    python make_model.py /tmp/ml-pytorch/model      # writes /tmp/ml-pytorch/model/model.pt
 
 The weights are those of the bundled example model, so ``[[1, 2, 3, 4]]`` predicts
 ``[[1.5, 2.0]]``. Nothing is downloaded.

@@ -1,6 +1,6 @@
 """Build the example's model directory: an iris classifier plus the serving code.
 
-    python train.py /tmp/ml/model    # writes model.joblib and code/inference.py there
+    python train.py /tmp/ml-sklearn/model    # writes model.joblib and code/inference.py there
 
 The iris data ships inside scikit-learn, so nothing is downloaded.
 """
