@@ -172,6 +172,7 @@ def test_start_returns_then_the_toolkit_lookup_finds_the_server(container: Conta
 
     stopped = container.run("--stop")
     assert stopped.returncode == 0 and "Model server stopped." in stopped.stdout
+    found.wait(DEADLINE)  # what the toolkits block on: returns once the server has gone
     assert _gone(pid)
     assert container.pid() is None
     assert "not currently running" in container.run("--stop").stdout
