@@ -371,10 +371,12 @@ def _retrieve_mms_server_process() -> Any:
     """The server ``multi-model-server --start`` launched: ours (its pid file names it) or a JVM.
 
     Upstream scanned every process for ``MMS_NAMESPACE`` in its command line; our server has that
-    element in its command line too, so the scan (kept for anything else that started a server)
-    finds either. The pid file comes first, so two servers on one machine with different temp
-    directories do not see each other. Returns ``psutil.Process`` when psutil is installed, else an
-    object with the same ``pid``, ``wait()``, ``is_running()`` and ``terminate()``.
+    element in its command line too, so the scan (kept for launchers that write no pid file where
+    we look) finds either. The pid file comes first, and the scan only counts servers in this
+    process's session (the launcher we ran, and the server it leaves behind, inherit it): another
+    server on the same machine is never the one we wait on and forward SIGTERM to. Returns
+    ``psutil.Process`` when psutil is installed, else an object with the same ``pid``, ``wait()``,
+    ``is_running()`` and ``terminate()``.
     """
     from sagemaker_inference.mms_compat import processes
 
@@ -397,19 +399,19 @@ def _retrieve_mms_server_process() -> Any:
 
 
 def _scan_mms_server_processes() -> list[Any]:
-    """Upstream's scan, with psutil when it is installed, else over /proc."""
+    """Upstream's scan (with psutil when it is installed, else over /proc), within our session."""
     from sagemaker_inference.mms_compat import processes
 
     try:
         psutil = _lazy("psutil")
     except ImportError:
-        return [processes.ServerProcess(pid) for pid in processes.scan()]
+        return [processes.ServerProcess(pid) for pid in processes.scan() if processes.same_session(pid)]
     servers = []
     for process in psutil.process_iter():
         try:
             if process.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if MMS_NAMESPACE in process.cmdline():
+            if MMS_NAMESPACE in process.cmdline() and processes.same_session(process.pid):
                 servers.append(process)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue

@@ -90,7 +90,7 @@ class Container:
         """The command with its output (and the background server's) in ``server.log``."""
         with open(self.log_path, "ab") as log:
             return subprocess.Popen([str(BIN / "multi-model-server"), *args], env=self.env, cwd=self.root,
-                                    stdout=log, stderr=subprocess.STDOUT)
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     @property
     def log(self) -> str:

@@ -58,3 +58,32 @@ def test_scan_finds_marked_processes() -> None:
         proc.kill()
         proc.wait()
     assert processes.cmdline(proc.pid) == []
+
+
+SESSION_CHECK = f"""
+import subprocess, sys, tempfile
+tempfile.tempdir = sys.argv[1]  # an empty temp dir: no pid file, so the scan decides
+from sagemaker_inference import model_server
+from sagemaker_inference.mms_compat import processes
+marked = {MARKED!r}
+other = subprocess.Popen(marked, start_new_session=True)
+ours = subprocess.Popen(marked)
+try:
+    assert not processes.same_session(other.pid) and processes.same_session(ours.pid)
+    assert [p.pid for p in model_server._scan_mms_server_processes()] == [ours.pid]
+    assert model_server._retrieve_mms_server_process().pid == ours.pid
+    print("ok")
+finally:
+    for proc in (other, ours):
+        proc.kill()
+        proc.wait()
+"""
+
+
+def test_the_scan_ignores_servers_of_other_sessions(tmp_path: Path) -> None:
+    """Without a pid file, a server started in another session (another container's, on a shared
+    machine) is neither found nor waited on; one in our session is. Run as its own session leader,
+    so servers other tests on this machine start cannot take part."""
+    result = subprocess.run([sys.executable, "-c", SESSION_CHECK, str(tmp_path)], capture_output=True, text=True,
+                            timeout=60, start_new_session=True)
+    assert result.stdout.strip() == "ok", result.stderr

@@ -123,6 +123,14 @@ def process(pid: int) -> object:
     return psutil.Process(pid)
 
 
+def same_session(pid: int) -> bool:
+    """Whether ``pid`` is in this process's session (a launcher we ran, and what it started, are)."""
+    try:
+        return os.getsid(pid) == os.getsid(0)
+    except OSError:
+        return False
+
+
 def started_server() -> int | None:
     """The pid from the pid file, if that process is a live server."""
     pid = read_pid()
