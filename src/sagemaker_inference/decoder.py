@@ -323,10 +323,14 @@ def _npz_to_sparse(npz_bytes: Any) -> Any:
         import scipy.sparse
     except ImportError as e:
         raise errors.UnsupportedMediaTypeError(content_types.NPZ, "application/x-npz needs scipy installed.") from e
+    import numpy as np
+
     try:
-        _check_npz(npz_bytes)
-        # load_npz opens the archive with allow_pickle=False.
-        matrix = scipy.sparse.load_npz(io.BytesIO(npz_bytes))
+        # allow_pickle=False, as scipy.sparse.load_npz opens it; once, so that the declared sizes
+        # are read from the very ZipFile the members are then read from.
+        with np.load(io.BytesIO(npz_bytes), allow_pickle=False) as loaded:
+            _check_npz(loaded.zip.infolist(), len(npz_bytes))
+            matrix = _sparse_matrix(loaded, scipy.sparse)
     except errors.DecodeError:
         raise
     except Exception as e:  # zipfile, numpy and scipy raise a wide variety of types
@@ -337,20 +341,41 @@ def _npz_to_sparse(npz_bytes: Any) -> Any:
     return matrix
 
 
-def _check_npz(npz_bytes: Any) -> None:
+def _check_npz(members: list[zipfile.ZipInfo], body_size: int) -> None:
     """Refuse a zip bomb before inflating it: the members' declared sizes must fit the inflation
     budget. Declared sizes bind: zipfile stops every member at its declared size while inflating
     (and checks its CRC), and numpy reads no more than a member holds."""
-    budget = _inflate_budget(len(npz_bytes))
-    with zipfile.ZipFile(io.BytesIO(npz_bytes)) as archive:
-        members = archive.infolist()
+    budget = _inflate_budget(body_size)
     if len(members) > _MAX_NPZ_MEMBERS:
         raise errors.DecodeError(f"NPZ archive has {len(members)} members; a sparse matrix has at most 6.")
     declared = sum(m.file_size for m in members)
     if declared > budget:
         raise errors.DecodeError(
             f"NPZ archive inflates to {declared // _MIB} MiB, more than the {budget // _MIB} MiB allowed "
-            f"for a {len(npz_bytes)}-byte body.")
+            f"for a {body_size}-byte body.")
+
+
+_SPARSE_FORMATS = ("csr", "csc", "bsr", "dia", "coo")
+
+
+def _sparse_matrix(loaded: Any, sparse: Any) -> Any:
+    """The matrix an opened NPZ holds, built exactly as ``scipy.sparse.load_npz`` builds it."""
+    name = loaded.get("format")
+    if name is None:
+        raise errors.DecodeError("NPZ body holds no sparse matrix (no 'format' member); implement input_fn.")
+    name = name.item()
+    if not isinstance(name, str):
+        name = name.decode("ascii")
+    if name not in _SPARSE_FORMATS:
+        raise errors.DecodeError(f"NPZ sparse format {name[:32]!r} is not one of {', '.join(_SPARSE_FORMATS)}.")
+    cls = getattr(sparse, name + ("_array" if loaded.get("_is_array") else "_matrix"))
+    shape = loaded["shape"]
+    if name in ("csc", "csr", "bsr"):
+        return cls((loaded["data"], loaded["indices"], loaded["indptr"]), shape=shape)
+    if name == "dia":
+        return cls((loaded["data"], loaded["offsets"]), shape=shape)
+    coords = loaded["coords"] if "coords" in loaded else (loaded["row"], loaded["col"])
+    return cls((loaded["data"], coords), shape=shape)
 
 
 _decoder_map: dict[str | None, Callable[[Any], Any]] = {
