@@ -220,6 +220,35 @@ def test_mme_properties_select_multi_model_mode(tmp_path: Path) -> None:
         container.client.close()
 
 
+def test_several_models_are_served_by_name(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    write_model(store / "first", ECHO_MODEL)
+    write_model(store / "second", ECHO_MODEL, **{"custom_handler.py": CUSTOM_HANDLER,
+                                                 "MAR-INF/MANIFEST.json": '{"model": {"modelName": "second", '
+                                                                          '"handler": "custom_handler"}}'})
+    container = Container(tmp_path)
+    props = container.properties(TOOLKIT_PROPERTIES, handler="sagemaker_inference.default_handler_service")
+    proc = container.start("--start", "--foreground", "--model-store", str(store), "--mms-config", str(props),
+                           "--models", "a=first", "b=second")
+    try:
+        container.wait_ready()
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline and not all('"READY"' in container.client.get(f"/models/{name}").text
+                                                      for name in ("a", "b")):
+            time.sleep(0.05)
+        assert {m["modelName"] for m in container.client.get("/models").json()["models"]} == {"a", "b"}
+        assert container.client.post("/invocations?model_name=a", json=[1]).json() == [1]
+        assert container.client.post("/models/b/invoke", content=b"x").text == "second saw x"  # its manifest
+        assert container.client.post("/invocations", json=[1]).status_code == 400  # which model? (as MMS)
+        assert container.client.delete("/models/a").status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(DEADLINE) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        container.client.close()
+
+
 @pytest.mark.parametrize(("properties", "args", "message"), [
     ("", ("--mms-config", "missing.properties"), "--mms-config file not found"),
     ("", ("--log-config", "missing.xml"), "--log-config file not found"),
@@ -228,7 +257,7 @@ def test_mme_properties_select_multi_model_mode(tmp_path: Path) -> None:
     ("inference_address=https://0.0.0.0:8443\n", (), "TLS is not served"),
     ("default_service_handler=$$NOT_SET_ANYWHERE$$\n", (), "Invalid Environment Variable NOT_SET_ANYWHERE"),
     ("default_workers_per_model=many\n", (), "default_workers_per_model='many': expected an integer"),
-    ("load_models=a=one,b=two\nmodel_store=/\n", (), "several models (a, b)"),
+    ("load_models=a=/,a=/\n", (), "a model name is used twice"),
     ("load_models=m=https://example.com/m.mar\n", (), "is a remote URL"),
 ])
 def test_bad_configuration_fails_the_command_with_one_line(container: Container, properties: str,

@@ -93,9 +93,20 @@ def test_load_models_all_takes_manifest_name_and_handler(tmp_path: Path) -> None
     ({"inference_address": "https://0.0.0.0:8443"}, "TLS is not served"),
     ({"inference_address": "http://0.0.0.0:notaport"}, "invalid port"),
     ({"job_queue_size": "0"}, "job_queue_size='0': must be at least 1"),
-    ({"load_models": "a=/x,b=/y"}, "several models"),
+    ({"load_models": "a=/,a=/"}, "a model name is used twice"),
+    ({"load_models": "a b=/"}, "invalid model name 'a b'"),
     ({"load_models": "a=/definitely/not/here"}, "is not a directory"),
 ])
 def test_bad_values_name_the_key(props: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         server_config(props, {})
+
+
+def test_several_startup_models_are_multi_model_with_them_loaded(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b" / "MAR-INF").mkdir(parents=True)
+    (tmp_path / "b" / "MAR-INF" / "MANIFEST.json").write_text(json.dumps({"model": {"handler": "b_handler"}}))
+    props = {"model_store": str(tmp_path), "load_models": "one=a,two=b"}
+    config = server_config(props, {}).config
+    assert config.multi_model and config.model_root == str(tmp_path)
+    assert config.startup_models == (("one", str(tmp_path / "a"), ""), ("two", str(tmp_path / "b"), "b_handler"))

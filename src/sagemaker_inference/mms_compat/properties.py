@@ -9,7 +9,8 @@ a bundled file and rely on this). ``$$NAME$$`` in a value is replaced by the var
 
 The startup models (``--models`` or ``load_models``) select the mode: exactly one is served as our
 single-model server (``/ping``, ``/invocations``); none is our multi-model server (``/models``), the
-Hugging Face MME setup. Several are refused with a message saying what to do instead.
+Hugging Face MME setup; several are our multi-model server with those loaded at start, routed by
+name (``/invocations?model_name=``, the target-model header, ``/models/<name>/invoke``), as MMS.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ UNSUPPORTED = {
     "private_key_file": "TLS is not served; terminate it in front of the container",
 }
 _ENV_REFERENCE = re.compile(r"\$\$([^$]+)\$\$")
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,256}")
 ARCHIVE_SUFFIXES = (".mar", ".model", ".tar.gz", ".tgz", ".zip")
 
 
@@ -212,19 +214,30 @@ def _mode(props: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, obj
         store = props.get("model_store", "").rstrip("/")
         root = store if store and not environ.get("SAGEMAKER_MODEL_ROOT") else None
         return {"multi_model": True, "model_root": root}
-    if len(models) > 1:
-        raise ConfigError("load_models names several models (" + ", ".join(m.name for m in models) + "): "
-                          "this server serves one model at start-up; start with one, or with none "
-                          "and register the others with POST /models")
+    for model in models:
+        if not _NAME.fullmatch(model.name) or model.name in (".", ".."):
+            raise ConfigError(f"load_models: invalid model name {model.name!r}; use 1-256 letters, digits, '.', "
+                              "'_' or '-'")
+        if not os.path.isdir(model.path):
+            raise ConfigError(f"load_models: {model.path} is not a directory; serve an unpacked model folder "
+                              "(model-archiver --archive-format no-archive writes one)")
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"load_models: a model name is used twice ({', '.join(names)})")
+    if len(models) > 1:  # MMS's several startup models: our multi-model mode, with these loaded at start
+        loaded = tuple((m.name, m.path, _manifest_handler(m.path)) for m in models)
+        return {**_mode({**props, "load_models": ""}, environ), "startup_models": loaded}
     model = models[0]
-    if not os.path.isdir(model.path):
-        raise ConfigError(f"load_models: {model.path} is not a directory; serve an unpacked model folder "
-                          "(model-archiver --archive-format no-archive writes one)")
     overrides: dict[str, object] = {"multi_model": False, "model_dir": model.path, "model_name": model.name}
-    handler = manifest_of(model.path).get("handler")
-    if isinstance(handler, str) and handler:
+    handler = _manifest_handler(model.path)
+    if handler:
         overrides["handler"] = handler
     return overrides
+
+
+def _manifest_handler(model_dir: str) -> str:
+    handler = manifest_of(model_dir).get("handler")
+    return handler if isinstance(handler, str) else ""
 
 
 def _notes(props: Mapping[str, str]) -> list[str]:

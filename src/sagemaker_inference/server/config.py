@@ -326,6 +326,9 @@ class ServerConfig:
     mme_handler_modules: tuple[str, ...] = ()
     python: str = ""  # interpreter for workers; empty = the server's own
     gpus: int = 0
+    # Multi-model: (name, directory, handler or "") loaded at start, as MMS's --models with several
+    # models (mms_compat); not evictable, routed by name like any registered model.
+    startup_models: tuple[tuple[str, str, str], ...] = ()
     # Observability (docs/observability.md)
     metrics: bool = True
     metrics_port: int | None = None  # a second listener for /metrics, /livez, /readyz

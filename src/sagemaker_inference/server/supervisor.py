@@ -92,6 +92,8 @@ class Server:
         else:
             logger.info("multi-model server listening on %s; load models with POST /models (model root %s)",
                         self._address(), self.config.model_root)
+            for name, model_dir, handler in self.config.startup_models:
+                loop.create_task(self._load_startup_model(name, model_dir, handler or None))
         await self._stop.wait()
         sweeper.cancel()
         await self._drain()
@@ -103,12 +105,15 @@ class Server:
         host, port = sockets[0].getsockname()[:2] if sockets else (self.config.host, self.config.port)
         return f"http://{host}:{port}"
 
-    async def _load_startup_model(self) -> None:
+    async def _load_startup_model(self, name: str | None = None, model_dir: str | None = None,
+                                  handler: str | None = None) -> None:
+        """The single model, or (multi-model) one of ``startup_models``: a failed load stops the server."""
         config = self.config
-        spec = self.registry.spec(config.model_name, config.model_dir)
+        spec = self.registry.spec(name or config.model_name, model_dir or config.model_dir, handler=handler)
         try:
-            await asyncio.wait_for(self.registry.load(spec, config.model_dir, at_startup=True,
-                                                      prespawned=self.prespawned), config.startup_timeout)
+            await asyncio.wait_for(self.registry.load(spec, spec.model_dir, at_startup=True,
+                                                      prespawned=() if name else self.prespawned),
+                                   config.startup_timeout)
         except LoadError as exc:
             if self._stop is not None and self._stop.is_set():
                 return  # stopped while loading: the workers were told to go, not a failed load
