@@ -49,7 +49,6 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from sagemaker_inference.server.http import response as r
@@ -189,7 +188,9 @@ class Exchange:
     def respond(self, data: bytes, close: bool = False) -> None:
         if self.data is not None:
             return
-        self._release()
+        if self.held:
+            self.connection.state.budget.held -= self.held
+            self.held = 0
         if self.request is not None and self.request.method == b"HEAD":
             # Same head as GET, no body (RFC 9110 §9.3.2): a body here would be read as the next response.
             data = data[:data.index(b"\r\n\r\n") + 4]
@@ -327,10 +328,25 @@ class HTTPConnection(asyncio.Protocol):
             return  # discarding what follows a refused request
         events = self.assembler.feed(data)
         if events:
-            if self.backlog:
-                self.backlog.extend(events)
-            else:
-                self._dispatch(events)
+            # Start each request, or keep it in the backlog (in order) while MAX_OUTSTANDING are owed.
+            outstanding, backlog = self.outstanding, self.backlog
+            for event in events:
+                if backlog or len(outstanding) >= MAX_OUTSTANDING:
+                    backlog.append(event)
+                elif type(event) is HTTPRequest:
+                    if event.expect_continue:
+                        self._continue_pending = False  # its body came anyway
+                    exchange = Exchange(self, event)
+                    outstanding.append(exchange)
+                    self.requests += 1
+                    if event.upgrade:
+                        self._pause_reading()  # what follows is not HTTP: wait for the app's decision
+                        exchange.close = True
+                    self.state.handle(exchange)
+                elif not self._start(event):
+                    return
+            if backlog or len(outstanding) >= MAX_OUTSTANDING:
+                self._pause_reading()
         if self.assembler.idle:
             self.partial_since = None
         else:
@@ -355,27 +371,6 @@ class HTTPConnection(asyncio.Protocol):
         self.flush()
 
     # -- requests in, responses out -------------------------------------------------------------
-
-    def _dispatch(self, events: Iterable[Event]) -> None:
-        """Start each request, or keep it in the backlog (in order) while ``MAX_OUTSTANDING`` are owed."""
-        outstanding, backlog = self.outstanding, self.backlog
-        for event in events:
-            if backlog or len(outstanding) >= MAX_OUTSTANDING:
-                backlog.append(event)
-            elif type(event) is HTTPRequest:  # the hot path, inlined
-                if event.expect_continue:
-                    self._continue_pending = False  # its body came anyway
-                exchange = Exchange(self, event)
-                outstanding.append(exchange)
-                self.requests += 1
-                if event.upgrade:
-                    self._pause_reading()  # what follows is not HTTP: wait for the app's decision
-                    exchange.close = True
-                self.state.handle(exchange)
-            elif not self._start(event):
-                return
-        if backlog or len(outstanding) >= MAX_OUTSTANDING:
-            self._pause_reading()
 
     def _start(self, event: Event) -> bool:
         """Act on an event other than a request; False once the connection refused one."""
@@ -441,22 +436,28 @@ class HTTPConnection(asyncio.Protocol):
             if exchange.close:
                 self._linger() if exchange.request is None else self.close()
                 return
-        if len(outstanding) < MAX_OUTSTANDING // 2:
-            if self.backlog and not self._in_backlog:
-                self._dispatch_backlog()
-                if self.closed:
-                    return
-            if self._eof and not outstanding and not self.backlog:
-                self.close()
+        if (self._reading_paused or self._eof or self._continue_pending) and len(outstanding) < MAX_OUTSTANDING // 2:
+            self._after_flush(transport)
+
+    def _after_flush(self, transport: asyncio.Transport) -> None:
+        """Half the answers are out and something waits for it: the backlog (which exists only while
+        reading is paused), the close after a half-close, an owed ``100 Continue``, reading."""
+        outstanding = self.outstanding
+        if self.backlog and not self._in_backlog:
+            self._dispatch_backlog()
+            if self.closed:
                 return
-            if self._continue_pending and not outstanding:
-                self._continue_pending = False
-                transport.write(r.CONTINUE)
-            if self._reading_paused and not self._writing_paused and not self.backlog and not self._eof:
-                self._reading_paused = False
-                if self.partial_since is not None:
-                    self.partial_since = self.last_read = time.monotonic()  # paused time does not count
-                transport.resume_reading()
+        if self._eof and not outstanding and not self.backlog:
+            self.close()
+            return
+        if self._continue_pending and not outstanding:
+            self._continue_pending = False
+            transport.write(r.CONTINUE)
+        if self._reading_paused and not self._writing_paused and not self.backlog and not self._eof:
+            self._reading_paused = False
+            if self.partial_since is not None:
+                self.partial_since = self.last_read = time.monotonic()  # paused time does not count
+            transport.resume_reading()
 
     def _log_access(self, exchange: Exchange) -> None:
         """MMS's access line: peer, request line, status, milliseconds."""
