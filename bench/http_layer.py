@@ -1,0 +1,103 @@
+"""Microseconds per request spent in the frontend's HTTP layer alone, in process: bytes of one
+keep-alive ``POST /invocations`` into ``HTTPConnection.data_received`` (httptools parsing, the
+budget, the exchange FIFO), a precomputed response back through ``Exchange.respond`` and
+``flush`` into a transport that discards it. No event loop, no worker, no routing: the cost this
+layer adds to every request, which a change to it must not grow.
+
+With ``BENCH_BEFORE_PYTHON`` (a venv holding an earlier tree) the same measurement runs there too,
+interleaved, and both are printed side by side. CPU time, best of several rounds (the machine
+may be busy).
+
+    python bench/http_layer.py [--rounds 6] [--number 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+REQUEST = (b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n"
+           b"[1, 2, 3, 4]\n")
+RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok"
+
+
+class _Transport:
+    def write(self, data: bytes) -> None: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    def close(self) -> None: ...
+    def get_extra_info(self, name: str) -> None: ...
+    def can_write_eof(self) -> bool: return True
+    def write_eof(self) -> None: ...
+
+
+def _connection() -> object:
+    from sagemaker_inference.server.http import protocol
+
+    def handle(exchange: protocol.Exchange) -> None:
+        exchange.respond(RESPONSE)
+
+    if hasattr(protocol, "ServerState"):
+        connection = protocol.HTTPConnection(protocol.ServerState(handle, max_body=6553500, budget=1 << 30))
+    else:  # trees before the HTTP layer was given a ServerState (issue 16) took the app itself
+        class Config:
+            max_request_size = 6553500
+
+        class App:
+            config, connections, draining, access_log = Config(), set(), False, False
+
+            def handle(self, exchange: protocol.Exchange) -> None:
+                handle(exchange)
+
+        connection = protocol.HTTPConnection(App())  # type: ignore[arg-type]
+    connection.connection_made(_Transport())  # type: ignore[arg-type]
+    return connection
+
+
+def measure(number: int, repeat: int) -> float:
+    """Best CPU microseconds per request over ``repeat`` runs of ``number`` requests."""
+    connection = _connection()
+    feed = connection.data_received  # type: ignore[attr-defined]
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        for _ in range(number):
+            feed(REQUEST)
+        best = min(best, (time.process_time() - started) / number)
+    return best * 1e6
+
+
+def _run(python: str, number: int) -> float:
+    out = subprocess.run([python, os.path.abspath(__file__), "--child", "--number", str(number)],
+                         capture_output=True, text=True, check=True).stdout
+    return float(out.strip())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=6, help="interleaved runs per tree")
+    parser.add_argument("--number", type=int, default=50_000, help="requests per timing")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(f"{measure(args.number, 10):.3f}")
+        return
+    trees = {"ours": sys.executable}
+    if os.environ.get("BENCH_BEFORE_PYTHON"):
+        trees = {"before": os.environ["BENCH_BEFORE_PYTHON"], **trees}
+    best = {name: float("inf") for name in trees}
+    for _ in range(args.rounds):
+        for name, python in trees.items():
+            best[name] = min(best[name], _run(python, args.number))
+    print(f"load average {os.getloadavg()[0]:.2f}; best of {args.rounds} x 10 runs of {args.number} requests")
+    print(f"{'tree':8} {'us/request':>10}")
+    for name, value in best.items():
+        ratio = f"  {value / best['before']:.2f}x before" if "before" in best and name != "before" else ""
+        print(f"{name:8} {value:10.2f}{ratio}")
+
+
+if __name__ == "__main__":
+    main()
