@@ -211,6 +211,17 @@ def test_pipelining_client_is_not_cut_off_by_the_read_timeout(impatient):
     assert statuses == [200] * 40
 
 
+def test_paused_connection_is_not_cut_off_by_the_read_timeout(impatient):
+    # 80 requests of 100 ms in one send: the server stops reading at 64 outstanding and resumes at 32,
+    # a pause of over 3 s (longer than the 2 s timeout) with the rest, a partial request likely among
+    # it, waiting in the socket. Time the server itself is not reading does not count.
+    count = 80
+    with RawConnection(impatient.port, timeout=60) as conn:
+        conn.send(b"".join(request("POST", f"/invocations?sleep=0.1&i={i}", b"x" * 10_000) for i in range(count)))
+        responses = [conn.read_response() for _ in range(count)]
+    assert [r.status for r in responses] == [200] * count
+
+
 # -- memory budget for request bodies -----------------------------------------------------------------
 
 
