@@ -131,3 +131,42 @@ def test_disabled_session_bodies_reach_the_handler(serve, model_dir):
     assert response.status_code == 200
     assert "X-Amzn-SageMaker-New-Session-Id" not in response.headers
     assert response.json()["history"] == [{"requestType": "NEW_SESSION"}]
+
+
+ORDER_MODEL = """
+import pathlib
+
+def model_fn(model_dir):
+    return pathlib.Path(model_dir)
+
+def transform_fn(model, data, content_type, accept):
+    with open(model / "calls", "a") as f:
+        f.write("turn\\n")
+    return data
+
+def close_session_fn(session_id, model):
+    with open(model / "calls", "a") as f:
+        f.write("close\\n")
+"""
+
+
+def test_close_runs_after_the_requests_sent_before_it(serve, model_dir):
+    """Pipelined on one connection: two turns then CLOSE; the hook must not overtake the turns."""
+    from tests.e2e.rawhttp import RawConnection
+
+    directory = model_dir(ORDER_MODEL)
+    server = serve("--model-dir", str(directory), env={"SAGEMAKER_ENABLE_STATEFUL_SESSIONS": "true"})
+    session = new_session(server)
+
+    def post(body: bytes) -> bytes:
+        head = b"POST /invocations HTTP/1.1\r\nHost: x\r\nX-Amzn-SageMaker-Session-Id: %s\r\n" % session.encode()
+        return head + b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    conn = RawConnection(server.port)
+    try:
+        conn.send(post(b'"one"') + post(b'"two"') + post(b'{"requestType": "CLOSE"}'))
+        statuses = [conn.read_response().status for _ in range(3)]
+    finally:
+        conn.sock.close()
+    assert statuses == [200, 200, 200]
+    assert (directory / "calls").read_text().split() == ["turn", "turn", "close"]

@@ -43,7 +43,7 @@ from sagemaker_inference.server.sessions import SessionTable, StickySession
 from sagemaker_inference.server.workers import protocol as p
 from sagemaker_inference.server.workers.spawn import Spawned, worker_env
 from sagemaker_inference.server.workers.streams import Session, SessionPeer, Stream
-from sagemaker_inference.server.workers.worker import Inference, Worker, WorkerState, error_response
+from sagemaker_inference.server.workers.worker import Inference, PendingClose, Worker, WorkerState, error_response
 
 if TYPE_CHECKING:
     from sagemaker_inference.server.observability.counters import ModelCounters
@@ -438,9 +438,9 @@ class WorkerGroup:
         if not worker.capabilities & p.CAN_CLOSE_SESSION or worker.state != WorkerState.READY:
             done(200, "")
             return
-        self._next_call += 1
-        self._close_calls[self._next_call] = (worker, done)
-        worker.send_frame(p.encode(p.CloseSession(self._next_call, session.session_id)))
+        worker.pinned.append(PendingClose(session.session_id, done, time.monotonic()))
+        self._pinned += 1
+        self.schedule_pump()
 
     def on_session_closed(self, worker: Worker, message: p.SessionClosed) -> None:
         entry = self._close_calls.pop(message.call_id, None)
@@ -522,6 +522,13 @@ class WorkerGroup:
             while pinned and worker.state == WorkerState.READY and len(worker.inflight) < self._pipeline:
                 item = pinned.popleft()
                 self._pinned -= 1
+                if isinstance(item, PendingClose):
+                    self._next_call += 1
+                    self._close_calls[self._next_call] = (worker, item.sink.done)
+                    worker.outbox.append(p.encode(p.CloseSession(self._next_call, item.session_id)))
+                    if worker not in touched:
+                        touched.append(worker)
+                    continue
                 if item.sink.cancelled:
                     continue
                 worker.send([item])

@@ -17,7 +17,7 @@ import os
 import signal
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Protocol, Union, cast
+from typing import TYPE_CHECKING, Callable, Protocol, Union, cast
 
 from sagemaker_inference.server.http.response import JSON, error_body, phrase
 from sagemaker_inference.server.workers import protocol as p
@@ -113,6 +113,29 @@ class Inference:
         self.sink, self.arrived = sink, arrived
 
 
+class _CloseSink:
+    """Where the answer to a queued close goes: ``done(status, message)``."""
+
+    __slots__ = ("done",)
+    cancelled = False
+
+    def __init__(self, done: Callable[[int, str], None]):
+        self.done = done
+
+    def deliver(self, response: p.Response | p.RenderedResponse) -> None:
+        self.done(response.status, "")
+
+
+class PendingClose:
+    """A stateful session's close, queued behind the session's requests in ``Worker.pinned`` so the
+    close hook runs after them (it is sent in their order, and the worker runs both in order)."""
+
+    __slots__ = ("session_id", "sink", "arrived")
+
+    def __init__(self, session_id: str, done: Callable[[int, str], None], arrived: float):
+        self.session_id, self.sink, self.arrived = session_id, _CloseSink(done), arrived
+
+
 class _InFlight:
     __slots__ = ("batch_id", "items")
 
@@ -145,7 +168,7 @@ class Worker(asyncio.Protocol):
         self.channels: dict[int, Channel] = {}
         self.sessions = 0  # open bidirectional sessions (channels opened by us)
         self.sticky_sessions = 0  # stateful sessions pinned here (``sessions.py``)
-        self.pinned: deque[Inference] = deque()  # requests of stateful sessions, for this worker only
+        self.pinned: deque[Inference | PendingClose] = deque()  # stateful sessions' requests and closes
         self._reader = p.FrameReader()
         self._transport: asyncio.Transport | None = None
         self._next_batch_id = 0
