@@ -105,11 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in local_commands.NAMES:
         args = _parser().parse_args(argv)
         return int(args.run(args))
-    from sagemaker_inference.server import startup_signals
-
-    startup_signals.install()
     if argv[:1] == ["check"]:
         return conformance_cli.main(argv[1:])
+    from sagemaker_inference.server import startup_signals
+
+    startup_signals.install()  # serve: a stop signal before the event loop runs stops the start
     try:
         config = config_from_args(argv, dict(os.environ))
     except ConfigError as exc:
