@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,17 @@ from sagemaker_inference.mms_compat import processes
 MARKED = [sys.executable, "-c", "import time; time.sleep(60)", processes.MMS_NAMESPACE]
 
 
+def start_marked() -> subprocess.Popen[bytes]:
+    """A marked process, returned once it has exec'd: until then /proc shows the parent's command line,
+    and a scan on a busy machine would miss it."""
+    proc = subprocess.Popen(MARKED)
+    deadline = time.monotonic() + 30
+    while processes.MMS_NAMESPACE not in processes.cmdline(proc.pid):
+        assert time.monotonic() < deadline, "the marked process did not start"
+        time.sleep(0.01)
+    return proc
+
+
 @pytest.fixture
 def own_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
@@ -22,7 +34,7 @@ def own_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_pid_file_names_the_server_and_the_lookup_returns_it(own_tmp: Path) -> None:
-    proc = subprocess.Popen(MARKED)
+    proc = start_marked()
     try:
         processes.write_pid(proc.pid)
         assert (own_tmp / ".model_server.pid").read_text() == str(proc.pid)
@@ -51,7 +63,7 @@ def test_a_pid_file_naming_another_process_is_not_a_server(own_tmp: Path) -> Non
 
 
 def test_scan_finds_marked_processes() -> None:
-    proc = subprocess.Popen(MARKED)
+    proc = start_marked()
     try:
         assert proc.pid in processes.scan()
     finally:
@@ -61,13 +73,17 @@ def test_scan_finds_marked_processes() -> None:
 
 
 SESSION_CHECK = f"""
-import subprocess, sys, tempfile
+import subprocess, sys, tempfile, time
 tempfile.tempdir = sys.argv[1]  # an empty temp dir: no pid file, so the scan decides
 from sagemaker_inference import model_server
 from sagemaker_inference.mms_compat import processes
 marked = {MARKED!r}
 other = subprocess.Popen(marked, start_new_session=True)
 ours = subprocess.Popen(marked)
+deadline = time.monotonic() + 30
+while not all(processes.is_server(p.pid) for p in (other, ours)):  # both exec'd
+    assert time.monotonic() < deadline
+    time.sleep(0.01)
 try:
     assert not processes.same_session(other.pid) and processes.same_session(ours.pid)
     assert [p.pid for p in model_server._scan_mms_server_processes()] == [ours.pid]
