@@ -18,7 +18,6 @@ import time
 from typing import TYPE_CHECKING
 
 from sagemaker_inference.server import sessions as s
-from sagemaker_inference.server.http import websocket
 from sagemaker_inference.server.workers import protocol as p
 
 if TYPE_CHECKING:
@@ -33,6 +32,10 @@ _SESSION_REQUEST_LIMIT = 4096  # a session request is a small JSON object; large
 
 
 def bidirectional_stream(app: App, exchange: Exchange, params: dict[str, str]) -> None:
+    # Imported here: wsproto (and the h11 it imports) add ~20 ms to every server's startup; only a
+    # bidirectional session needs them.
+    from sagemaker_inference.server.http import websocket
+
     request = exchange.request
     assert request is not None
     if not request.upgrade:
