@@ -13,6 +13,9 @@ import resource
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sagemaker_inference.conformance.procfs import command_line as command_line  # stacks.py uses it from here
+from sagemaker_inference.conformance.procfs import has_env_token, stat_fields
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 RUN_ID_VAR = "BENCH_RUN_ID"
 
@@ -26,22 +29,8 @@ class Memory:
     processes: int
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name (index 0 is field 3, the state)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    return raw[raw.rindex(b")") + 2 :].decode().split()
 
 
-def _has_token(pid: int, token: bytes) -> bool:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            return token in f.read().split(b"\0")
-    except OSError:
-        return False
 
 
 def _all_pids() -> list[int]:
@@ -58,10 +47,10 @@ def tree_pids(session_id: int, run_id: str) -> list[int]:
     own = os.getpid()
     found = []
     for pid in _all_pids():
-        fields = _stat_fields(pid)
+        fields = stat_fields(pid)
         if fields is None or pid == own or fields[0] == "Z":
             continue
-        if int(fields[3]) == session_id or _has_token(pid, token):
+        if int(fields[3]) == session_id or has_env_token(pid, token):
             found.append(pid)
     return found
 
@@ -70,7 +59,7 @@ def cpu_ticks(pids: Iterable[int]) -> dict[int, int]:
     """utime + stime of each process, in clock ticks; processes that vanished are left out."""
     ticks = {}
     for pid in pids:
-        fields = _stat_fields(pid)
+        fields = stat_fields(pid)
         if fields is not None:
             ticks[pid] = int(fields[11]) + int(fields[12])
     return ticks
@@ -123,14 +112,8 @@ def _rollup(pid: int) -> dict[str, int]:
     return values
 
 
-def command_line(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return ""
 
 
 def is_alive(pid: int) -> bool:
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return fields is not None and fields[0] != "Z"

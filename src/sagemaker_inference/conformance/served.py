@@ -26,6 +26,7 @@ import uuid
 from pathlib import Path
 
 from sagemaker_inference.conformance import wire
+from sagemaker_inference.conformance.procfs import command_line, has_env_token, stat_fields
 
 RUN_TOKEN = "SAGEMAKER_CONFORMANCE_RUN"
 DEFAULT_COMMAND = "{python} -m sagemaker_inference serve --host 127.0.0.1 --port {port} --model-dir {model_dir}"
@@ -116,19 +117,19 @@ class ServedServer:
         for name in os.listdir("/proc"):
             if not name.isdigit() or int(name) == os.getpid():
                 continue
-            stat = _stat(int(name))
+            stat = stat_fields(int(name))
             if stat is None or stat[0] == "Z":
                 continue
-            if int(stat[3]) == self.proc.pid or _has_token(int(name), token):
+            if int(stat[3]) == self.proc.pid or has_env_token(int(name), token):
                 found.append(int(name))
         return sorted(found, key=lambda pid: (pid != self.proc.pid if self.proc else True, pid))
 
     def workers(self) -> list[int]:
         """Python processes of the tree that have no children: the model workers, for ours and for MMS."""
         pids = self.pids()
-        parents = {int(s[1]) for s in (_stat(p) for p in pids) if s}
+        parents = {int(s[1]) for s in (stat_fields(p) for p in pids) if s}
         return [p for p in pids if p not in parents and p != (self.proc.pid if self.proc else -1)
-                and "python" in _command(p)]
+                and "python" in command_line(p)]
 
     def rss_bytes(self) -> int:
         total = 0
@@ -159,28 +160,3 @@ class ServedServer:
                 self.proc.wait(5)
         if not keep_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    return raw[raw.rindex(b")") + 2:].decode().split()
-
-
-def _has_token(pid: int, token: bytes) -> bool:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            return token in f.read().split(b"\0")
-    except OSError:
-        return False
-
-
-def _command(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
