@@ -43,6 +43,7 @@ import time
 import traceback
 from typing import Any, cast
 
+import sagemaker_inference
 from sagemaker_inference.server.logs import configure as configure_logging
 from sagemaker_inference.server.workers import protocol as p
 from sagemaker_inference.server.workers.channels import Channels, Outbox, is_stream, short_reason
@@ -69,14 +70,6 @@ def _log_context() -> tuple[str | None, str | None]:
         ids = runner.context.request_ids
         return (",".join(ids.values()) if ids else None), _model_name or None
     return None, _model_name or None
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("sagemaker-inference")
-    except Exception:
-        return "unknown"
 
 
 def _prepare_environment(model_dir: str) -> None:
@@ -413,7 +406,8 @@ def _load(outbox: Outbox, load: p.Load) -> BatchRunner | None:
 
     _prepare_environment(load.model_dir)
     gpu = load.gpu_id if load.gpu_id >= 0 else None
-    context = Context(load.model_name, load.model_dir, _manifest(load.model_dir), load.batch_size, gpu, _version())
+    context = Context(load.model_name, load.model_dir, _manifest(load.model_dir), load.batch_size, gpu,
+                      sagemaker_inference.__version__)
     try:
         handle = load_handler(load.handler, context)
         parameters = _execution_parameters(handle)
