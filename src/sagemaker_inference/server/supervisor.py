@@ -205,6 +205,12 @@ class Server:
         loop = asyncio.get_running_loop()
         duplicates = [socket.socket(fileno=os.dup(s.fileno())) for s in listener.sockets]
         listener.close()
+        # A handshake completing between the last accept and the close would land in the backlog and be
+        # reset by the close: admit no new connection first (they are refused once we have closed), let
+        # the handshakes already under way finish, then empty the backlog.
+        admitting = [sock for sock in duplicates if not _refuse_new_connections(sock)]
+        if len(admitting) < len(duplicates):
+            await asyncio.sleep(HANDSHAKE_GRACE)
         accepted = 0
         for sock in duplicates:
             with sock:
@@ -272,3 +278,28 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+HANDSHAKE_GRACE = 0.02  # seconds for handshakes under way when the listener stops admitting (loopback: microseconds)
+_SO_ATTACH_FILTER = 26  # Linux
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _refuse_new_connections(sock: socket.socket) -> bool:
+    """Attach a classic-BPF program that drops every packet to the listening socket, so no new
+    handshake completes into its backlog (the connections already there stay). False where the
+    kernel has no socket filters: the drain then has the small window it had before."""
+    drop_all = (_SockFilter * 1)(_SockFilter(0x06, 0, 0, 0))  # BPF_RET | BPF_K, 0 bytes: drop
+    program = _SockFprog(1, drop_all)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, bytes(program))
+    except OSError:
+        return False
+    return True
