@@ -188,6 +188,7 @@ class Exchange:
     def respond(self, data: bytes, close: bool = False) -> None:
         if self.data is not None:
             return
+        self.job = None  # it points back at us (its sink): without this, every request is a reference cycle
         if self.held:
             self.connection.state.budget.held -= self.held
             self.held = 0
@@ -209,6 +210,7 @@ class Exchange:
             self.request.body = b""
         if self.job is not None:
             self.job.body = b""
+            self.job = None
 
     def respond_json(self, status: int, payload: object, extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         self.request_id = self.request_id or next_request_id()
@@ -238,6 +240,7 @@ class Exchange:
             stream.cancel()
             return
         self._release()  # the request's body went to the worker; what is held now is the producer's window
+        self.job = None
         keep_alive = self.keep_alive
         self.stream, self.parts, self._unacked, self._owed = stream, [], 0, 0
         self._head: bytes | None = r.render_stream_head(head.status, head.reason, head.header_lines,
