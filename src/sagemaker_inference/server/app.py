@@ -17,6 +17,7 @@ from urllib.parse import unquote
 from sagemaker_inference.server.config import ServerConfig
 from sagemaker_inference.server.http.protocol import ServerState
 from sagemaker_inference.server.observability.counters import ServerCounters
+from sagemaker_inference.server.observability.requestid import INFERENCE_ID_HEADER
 from sagemaker_inference.server.registry import ModelRegistry
 from sagemaker_inference.server.routing import Match, MethodNotAllowed, Route, Router
 
@@ -42,7 +43,7 @@ class App:
         self.endpoints = endpoints
         self.http = ServerState(self.handle, max_body=config.max_request_size, budget=config.max_buffered_payload,
                                 read_timeout=config.request_read_timeout, access_log=config.access_log,
-                                max_connections=config.max_connections)
+                                max_connections=config.max_connections, id_header=INFERENCE_ID_HEADER)
         self.counters = ServerCounters() if config.metrics else None
         self.exposition: Exposition | None = None  # built on the first scrape
         self.tracer: ServerTracer | None = None  # set when OpenTelemetry is configured

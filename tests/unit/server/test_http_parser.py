@@ -276,3 +276,30 @@ def test_trailer_fields_count_towards_the_head_limit():
     [error] = RequestAssembler(100, max_head=1000).feed(
         b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n" + trailer * 10 + b"\r\n")
     assert (error.status,) == (431,)
+
+
+ID_HEADER = b"x-amzn-sagemaker-inference-id"
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one-chunk", "byte-by-byte"])
+def test_the_id_header_is_picked_up_while_parsing(split: bool) -> None:
+    data = (b"POST /a HTTP/1.1\r\nX-Amzn-SageMaker-Inference-Id: first\r\nContent-Length: 0\r\n"
+            b"x-amzn-sagemaker-inference-id: last\r\n\r\n"
+            b"POST /b HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+    assembler = RequestAssembler(LIMIT, id_header=ID_HEADER)
+    chunks = [data[i:i + 1] for i in range(len(data))] if split else [data]
+    events = [event for chunk in chunks for event in assembler.feed(chunk)]
+    assert [e.id_value for e in events] == [b"last", None]  # the last value, as HTTPRequest.header; not carried over
+
+
+def test_a_trailer_does_not_set_the_id() -> None:
+    data = (b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n"
+            b"X-Amzn-SageMaker-Inference-Id: smuggled\r\n\r\n")
+    (request,) = RequestAssembler(LIMIT, id_header=ID_HEADER).feed(data)
+    assert request.body == b"x" and request.id_value is None
+
+
+def test_without_an_id_header_nothing_is_picked_up() -> None:
+    data = b"POST /a HTTP/1.1\r\nX-Amzn-SageMaker-Inference-Id: abc\r\nContent-Length: 0\r\n\r\n"
+    (request,) = RequestAssembler(LIMIT).feed(data)
+    assert request.id_value is None and request.header(ID_HEADER) == b"abc"

@@ -57,9 +57,12 @@ UNLIMITED = 1 << 62
 
 class HTTPRequest:
     """One complete request. Header names keep the case the client sent (handlers rely on it).
-    ``held``: the bytes it holds of the budget, to be released when it is answered."""
+    ``held``: the bytes it holds of the budget, to be released when it is answered. ``id_value``:
+    the last value of the assembler's ``id_header``, if the request had one (picked up while the
+    headers are parsed, so the request path never scans them again)."""
 
-    __slots__ = ("method", "path", "query", "headers", "body", "keep_alive", "expect_continue", "upgrade", "held")
+    __slots__ = ("method", "path", "query", "headers", "body", "keep_alive", "expect_continue", "upgrade", "held",
+                 "id_value")
 
     def __init__(self, method: bytes, path: bytes, query: bytes, headers: list[tuple[bytes, bytes]],
                  body: bytes, keep_alive: bool, held: int = 0):
@@ -68,6 +71,7 @@ class HTTPRequest:
         self.expect_continue = False
         self.upgrade = False  # a WebSocket upgrade request: nothing after it on the connection is HTTP
         self.held = held
+        self.id_value: bytes | None = None
 
     def header(self, name: bytes) -> bytes | None:
         """The last value of a header, matched case-insensitively (``name`` in lower case)."""
@@ -108,11 +112,14 @@ class _Refused(Exception):
 
 
 class RequestAssembler:
-    """Feed bytes, get events. One instance per connection."""
+    """Feed bytes, get events. One instance per connection. ``id_header`` (lower case): a header
+    whose value each request carries as ``HTTPRequest.id_value`` (the client's request id)."""
 
-    def __init__(self, max_body: int, max_head: int = MAX_HEAD_BYTES, budget: Budget | None = None):
+    def __init__(self, max_body: int, max_head: int = MAX_HEAD_BYTES, budget: Budget | None = None,
+                 id_header: bytes = b""):
         self._parser = httptools.HttpRequestParser(self)
         self._max_body, self._max_head = max_body, max_head
+        self._id_header, self._id_size = id_header, len(id_header) or -1
         self._budget = budget or Budget(UNLIMITED)
         self._events: list[Event] = []
         self._failed = False
@@ -129,6 +136,7 @@ class RequestAssembler:
         self._body_size = 0
         self._expect_continue = False
         self._declared: bytes | None = None
+        self._id_value: bytes | None = None
         self._head_done = False
         self._held = 0  # of the budget, for this request
 
@@ -217,6 +225,8 @@ class RequestAssembler:
             self._declared = value
         elif size == 6 and name.lower() == b"expect" and value.strip().lower() == b"100-continue":
             self._expect_continue = True
+        elif size == self._id_size and name.lower() == self._id_header:
+            self._id_value = value
 
     def on_headers_complete(self) -> None:
         self._head_done = True
@@ -270,6 +280,7 @@ class RequestAssembler:
         request = HTTPRequest(self._parser.get_method(), path, query, self._headers, body,
                               self._parser.should_keep_alive(), self._held)
         request.expect_continue = self._expect_continue
+        request.id_value = self._id_value
         if self._parser.should_upgrade() and request.method == b"GET" and _wants_websocket(self._headers):
             request.upgrade = self._upgraded = True
         self._events.append(request)

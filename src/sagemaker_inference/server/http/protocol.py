@@ -107,8 +107,10 @@ class ServerState:
     and the open connections. ``handle`` is called with every request's ``Exchange``."""
 
     def __init__(self, handle: Callable[[Exchange], None], *, max_body: int, budget: int,
-                 read_timeout: float = 60.0, access_log: bool = False, max_connections: int = 1 << 30):
+                 read_timeout: float = 60.0, access_log: bool = False, max_connections: int = 1 << 30,
+                 id_header: bytes = b""):
         self.handle = handle
+        self.id_header = id_header  # see ``RequestAssembler``
         self.max_body = max_body
         self.max_connections = max_connections
         self.budget = Budget(budget)
@@ -297,7 +299,7 @@ class Exchange:
 class HTTPConnection(asyncio.Protocol):
     def __init__(self, state: ServerState):
         self.state = state
-        self.assembler = RequestAssembler(state.max_body, budget=state.budget)
+        self.assembler = RequestAssembler(state.max_body, budget=state.budget, id_header=state.id_header)
         self.transport: asyncio.Transport | None = None
         self.outstanding: deque[Exchange] = deque()
         self.backlog: deque[Event] = deque()  # parsed, not dispatched yet (MAX_OUTSTANDING reached)

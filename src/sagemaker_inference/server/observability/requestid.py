@@ -32,4 +32,6 @@ def valid_inference_id(value: bytes | None) -> bytes | None:
 
 
 def request_id_for(request: HTTPRequest) -> bytes:
-    return valid_inference_id(request.header(INFERENCE_ID_HEADER)) or next_request_id()
+    """The parser picked the header up (``App`` names it as the HTTP layer's ``id_header``)."""
+    value = request.id_value
+    return (value is not None and valid_inference_id(value)) or next_request_id()
