@@ -44,8 +44,15 @@ class Router:
                 self._templated.append((segments, route))
             else:
                 self._exact["/" + "/".join(segments)] = route
+        # Every request to an exact path (``/invocations``, ``/ping``) is one dict lookup that
+        # returns a shared ``Match`` (its params are the shared empty dict, never mutated).
+        self._matches = {(method, path): Match(endpoint, _EMPTY)
+                         for path, route in self._exact.items() for method, endpoint in route.methods.items()}
 
     def match(self, method: str, path: str) -> Result:
+        found = self._matches.get((method, path))
+        if found is not None:
+            return found
         route = self._exact.get(path)
         params = _EMPTY
         if route is None:
