@@ -93,7 +93,7 @@ class ModelCounters:
         """A batch of ``items`` (with ``.arrived``) is being sent to a worker at ``now``."""
         size = len(items)
         batch = self.batch
-        batch.counts[_bisect(batch.bounds, size)] += 1
+        batch.counts[0 if size == 1 else _bisect(batch.bounds, size)] += 1  # BATCH_SIZE_BUCKETS[0] is 1
         batch.sum += size
         queue = self.queue
         counts, bounds = queue.counts, queue.bounds

@@ -474,8 +474,9 @@ class WorkerGroup:
 
     def schedule_pump(self) -> None:
         """Pump once at the end of this loop iteration, so that every request and reply that arrived
-        in it travels to a worker in one write (one syscall and one wake-up for many requests)."""
-        if not self._pump_scheduled and self._loop is not None:
+        in it travels to a worker in one write (one syscall and one wake-up for many requests).
+        Nothing waiting: nothing to pump (a reply that frees a worker schedules nothing then)."""
+        if not self._pump_scheduled and self._loop is not None and (self.queue or self._pinned):
             self._pump_scheduled = True
             self._loop.call_soon(self.pump)
 
@@ -483,6 +484,7 @@ class WorkerGroup:
         """Send as many batches as workers can take now; arm the batch timer if told to wait."""
         self._pump_scheduled = False
         queue, spec, counters = self.queue, self.spec, self.counters
+        now = time.monotonic() if counters is not None else 0.0  # one clock read for every batch sent now
         touched: list[Worker] = []
         if self._pinned:
             self._pump_pinned(touched)
@@ -507,7 +509,7 @@ class WorkerGroup:
                     continue
             worker.send(items)
             if counters is not None:
-                counters.dispatched(items, time.monotonic())
+                counters.dispatched(items, now)
             self.batches_sent += 1
             self.requests_sent += len(items)
             if worker not in touched:
