@@ -293,11 +293,24 @@ class _SockFprog(ctypes.Structure):
 
 
 def _refuse_new_connections(sock: socket.socket) -> bool:
-    """Attach a classic-BPF program that drops every packet to the listening socket, so no new
-    handshake completes into its backlog (the connections already there stay). False where the
-    kernel has no socket filters: the drain then has the small window it had before."""
-    drop_all = (_SockFilter * 1)(_SockFilter(0x06, 0, 0, 0))  # BPF_RET | BPF_K, 0 bytes: drop
-    program = _SockFprog(1, drop_all)
+    """Attach a classic-BPF program that drops every connection request (a TCP segment with SYN
+    and without ACK) to the listening socket, so no new handshake starts into its backlog. All
+    else passes: the connections already there stay, and a handshake under way still completes
+    (its last ACK goes through the listener's filter too; dropping it, as a drop-all program did,
+    left a client that had connected with nothing but a reset at the close). A dropped SYN is
+    retransmitted after a second and then refused, since we have closed. False where the kernel
+    has no socket filters: the drain then has the small window it had before.
+
+    A TCP socket's filter sees the segment from its TCP header on: byte 13 holds the flags.
+    """
+    syn_only = (_SockFilter * 5)(
+        _SockFilter(0x30, 0, 0, 13),  # BPF_LD | BPF_B | BPF_ABS: A = flags
+        _SockFilter(0x54, 0, 0, 0x12),  # BPF_ALU | BPF_AND | BPF_K: A &= SYN | ACK
+        _SockFilter(0x15, 0, 1, 0x02),  # BPF_JMP | BPF_JEQ | BPF_K: SYN alone? next : skip one
+        _SockFilter(0x06, 0, 0, 0),  # BPF_RET | BPF_K: drop
+        _SockFilter(0x06, 0, 0, 0xFFFFFFFF),  # BPF_RET | BPF_K: accept, whole segment
+    )
+    program = _SockFprog(len(syn_only), syn_only)
     try:
         sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, bytes(program))
     except OSError:
