@@ -55,8 +55,7 @@ class App:
     def handle(self, exchange: Exchange) -> None:
         request = exchange.request
         assert request is not None
-        method = request.method.decode("latin-1")
-        result = self.router.match(method, request.path.decode("latin-1"))
+        result = self.router.match_raw(request.method, request.path)
         if isinstance(result, Match):
             params = {k: unquote(v) for k, v in result.params.items()} if result.params else result.params
             try:

@@ -44,15 +44,19 @@ class Router:
                 self._templated.append((segments, route))
             else:
                 self._exact["/" + "/".join(segments)] = route
-        # Every request to an exact path (``/invocations``, ``/ping``) is one dict lookup that
-        # returns a shared ``Match`` (its params are the shared empty dict, never mutated).
-        self._matches = {(method, path): Match(endpoint, _EMPTY)
+        # A request to an exact path (``/invocations``, ``/ping``) is one dict lookup by its raw
+        # method and path, returning a shared ``Match`` (its params are the shared empty dict).
+        self._matches = {(method.encode("latin-1"), path.encode("latin-1")): Match(endpoint, _EMPTY)
                          for path, route in self._exact.items() for method, endpoint in route.methods.items()}
 
-    def match(self, method: str, path: str) -> Result:
+    def match_raw(self, method: bytes, path: bytes) -> Result:
+        """``match`` for the request line's bytes (Latin-1, as HTTP/1.1 has it)."""
         found = self._matches.get((method, path))
         if found is not None:
             return found
+        return self.match(method.decode("latin-1"), path.decode("latin-1"))
+
+    def match(self, method: str, path: str) -> Result:
         route = self._exact.get(path)
         params = _EMPTY
         if route is None:

@@ -32,6 +32,7 @@ ROUTER = Router([
 )
 def test_match(method, path, expected):
     assert ROUTER.match(method, path) == expected
+    assert ROUTER.match_raw(method.encode(), path.encode()) == expected  # the request line's bytes
 
 
 @pytest.mark.parametrize(
@@ -46,6 +47,7 @@ def test_match(method, path, expected):
 )
 def test_trailing_slashes_are_ignored(method, path, expected):
     assert ROUTER.match(method, path) == expected
+    assert ROUTER.match_raw(method.encode(), path.encode()) == expected
 
 
 @pytest.mark.parametrize("path", ["/", "", "/pingx", "/ping/x", "/invocation", "/models/m/x", "/models/m/invoke/x",
@@ -73,6 +75,9 @@ def test_method_not_allowed_lists_the_allowed_methods(method, path, allow):
 def test_head_is_served_by_get():
     assert ROUTER.match("HEAD", "/ping") == Match("ping", {})
     assert ROUTER.match("HEAD", "/invocations") == MethodNotAllowed(("POST",))
+    assert ROUTER.match_raw(b"HEAD", b"/ping") == Match("ping", {})
+    assert ROUTER.match_raw(b"PUT", b"/invocations") == MethodNotAllowed(("POST",))
+    assert ROUTER.match_raw(b"GET", b"/nowhere") == NotFound()
 
 
 def test_exact_routes_win_over_templates():
