@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import time
+
+import trees
 
 REQUEST = (b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n"
            b"[1, 2, 3, 4]\n")
@@ -70,33 +70,20 @@ def measure(number: int, repeat: int) -> float:
     return best * 1e6
 
 
-def _run(python: str, number: int) -> float:
-    out = subprocess.run([python, os.path.abspath(__file__), "--child", "--number", str(number)],
-                         capture_output=True, text=True, check=True).stdout
-    return float(out.strip())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=6, help="interleaved runs per tree")
     parser.add_argument("--number", type=int, default=50_000, help="requests per timing")
+    parser.add_argument("--tree", action="append", default=[], metavar="NAME=PYTHON",
+                        help="another tree to measure: the Python of a venv holding it")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(f"{measure(args.number, 10):.3f}")
         return
-    trees = {"ours": sys.executable}
-    if os.environ.get("BENCH_BEFORE_PYTHON"):
-        trees = {"before": os.environ["BENCH_BEFORE_PYTHON"], **trees}
-    best = {name: float("inf") for name in trees}
-    for _ in range(args.rounds):
-        for name, python in trees.items():
-            best[name] = min(best[name], _run(python, args.number))
-    print(f"load average {os.getloadavg()[0]:.2f}; best of {args.rounds} x 10 runs of {args.number} requests")
-    print(f"{'tree':8} {'us/request':>10}")
-    for name, value in best.items():
-        ratio = f"  {value / best['before']:.2f}x before" if "before" in best and name != "before" else ""
-        print(f"{name:8} {value:10.2f}{ratio}")
+    best = trees.best_of(trees.chosen(args.tree), args.rounds,
+                         [os.path.abspath(__file__), "--child", "--number", str(args.number)])
+    trees.report(best, f"best of {args.rounds} x 10 runs of {args.number} requests")
 
 
 if __name__ == "__main__":
