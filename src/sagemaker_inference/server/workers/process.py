@@ -51,27 +51,6 @@ from sagemaker_inference.server.workers.stats import StatsRecorder
 
 RECV_SIZE = 256 * 1024
 
-
-class Receiver:
-    """``recv`` into one buffer kept for the worker's life, returning a copy of what arrived.
-
-    ``sock.recv(RECV_SIZE)`` allocates a fresh ``RECV_SIZE`` block per call, which glibc serves
-    with ``mmap``, shrinks with ``mremap`` and frees with ``munmap``: three syscalls per read on
-    top of the read itself, the price of every request at low concurrency. Copying the bytes
-    that arrived out of a reused buffer costs a ``memcpy``.
-    """
-
-    __slots__ = ("_sock", "_buffer", "_view")
-
-    def __init__(self, sock: socket.socket, size: int = RECV_SIZE):
-        self._sock = sock
-        self._buffer = bytearray(size)
-        self._view = memoryview(self._buffer)
-
-    def recv(self) -> bytes:
-        """What the frontend sent next (b"" at its end of the connection)."""
-        count = self._sock.recv_into(self._buffer)
-        return self._view[:count].tobytes()
 # Response headers the server owns: the framing is ours, so a handler's values are dropped.
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
                               "trailer", "x-request-id", "proxy-connection"})
@@ -335,6 +314,28 @@ def _header_lines(headers: dict[str, Any]) -> bytes:
         if key and len(_lines_cache) < 256:
             _lines_cache[key] = lines
     return lines
+
+
+class Receiver:
+    """``recv`` into one buffer kept for the worker's life, returning a copy of what arrived.
+
+    ``sock.recv(RECV_SIZE)`` allocates a fresh ``RECV_SIZE`` block per call, which glibc serves
+    with ``mmap``, shrinks with ``mremap`` and frees with ``munmap``: three syscalls per read on
+    top of the read itself, the price of every request at low concurrency. Copying the bytes
+    that arrived out of a reused buffer costs a ``memcpy``.
+    """
+
+    __slots__ = ("_sock", "_buffer", "_view")
+
+    def __init__(self, sock: socket.socket, size: int = RECV_SIZE):
+        self._sock = sock
+        self._buffer = bytearray(size)
+        self._view = memoryview(self._buffer)
+
+    def recv(self) -> bytes:
+        """What the frontend sent next (b"" at its end of the connection)."""
+        count = self._sock.recv_into(self._buffer)
+        return self._view[:count].tobytes()
 
 
 def _recv_exactly_one(receiver: Receiver, reader: p.FrameReader) -> p.Message:
