@@ -1,5 +1,5 @@
-"""A served request leaves no reference cycle behind: everything it allocated is freed by
-reference counting the moment it is answered, not by the garbage collector later.
+"""A served request, and a closed connection, leave no reference cycle behind: what they
+allocated is freed by reference counting at once, not by the garbage collector later.
 
 A cycle per request (an ``Exchange`` and its ``Inference`` pointing at each other did) makes
 every request's objects wait for a collection: the frontend's heap churns and each
@@ -38,6 +38,7 @@ class Transport:
     def close(self) -> None: ...
     def abort(self) -> None: ...
     def can_write_eof(self) -> bool: return True
+    def write_eof(self) -> None: ...
     def get_extra_info(self, name: str, default: object = None) -> object: return default
 
 
@@ -77,3 +78,29 @@ def test_a_served_request_is_freed_without_the_collector(tmp_path: Path) -> None
         gc.enable()
     assert len(written) == 50 and all(w.startswith(b"HTTP/1.1 200 OK\r\n") for w in written)
     assert not leaked, f"{len(leaked)} request objects were freed only by the garbage collector"
+
+
+def test_a_closed_connection_is_freed_without_the_collector() -> None:
+    """The assembler and its httptools parser point at each other until the connection ends."""
+    from sagemaker_inference.server.http.parser import RequestAssembler
+    from sagemaker_inference.server.http.protocol import ServerState
+
+    state = ServerState(lambda exchange: exchange.respond(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"),
+                        max_body=100, budget=1 << 20)
+    gc.collect()
+    gc.disable()
+    try:
+        for data in (b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n", b"not http\r\n\r\n"):  # served, refused
+            connection = state.connection()
+            connection.connection_made(Transport())  # type: ignore[arg-type]
+            connection.data_received(data)
+            connection.connection_lost(None)
+        del connection
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        leaked = [o for o in gc.garbage if isinstance(o, RequestAssembler)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert not leaked, f"{len(leaked)} assemblers were freed only by the garbage collector"

@@ -196,9 +196,11 @@ class RequestAssembler:
     def abort(self) -> None:
         """Stop for good (an error, a timeout, the connection's end) and give back what the partial
         request held of the budget."""
-        self._failed = True
         self._budget.release(self._held)
         self._held = 0
+        if not self._failed:
+            self._failed = True
+            del self._parser  # it holds our callbacks: kept, the pair would wait for the garbage collector
 
     # -- httptools callbacks ---------------------------------------------------------------------
 
