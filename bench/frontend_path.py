@@ -100,12 +100,11 @@ async def _measure(requests: int, connections: int, rounds: int) -> list[float]:
         connection.connection_made(_Transport())
         clients.append(connection)
     frame_head, reply_rest = _reply_frame()
-    frame_prefix = frame_head
 
     def answer(worker: Worker) -> None:
         # One read per reply: the worker writes each batch's reply before it starts the next.
         for batch_id in [b.batch_id for b in worker.inflight]:
-            worker.data_received(frame_prefix + struct.pack("!Q", batch_id) + reply_rest)
+            worker.data_received(frame_head + struct.pack("!Q", batch_id) + reply_rest)
 
     async def one_round(count: int) -> None:
         for _ in range(count // connections):
@@ -116,16 +115,18 @@ async def _measure(requests: int, connections: int, rounds: int) -> list[float]:
                 answer(worker)
             await asyncio.sleep(0)
 
-    await one_round(connections * 50)  # warm up
+    warm_up = connections * 50
+    await one_round(warm_up)
     results = []
     for _ in range(rounds):
         start = time.process_time()
         await one_round(requests)
         results.append((time.process_time() - start) / (requests // connections * connections) * 1e6)
     answered = sum(c.transport.writes for c in clients)
-    if answered < requests:
-        raise SystemExit(f"only {answered} responses were written for {requests * rounds} requests: the harness "
-                         "no longer matches the server")
+    sent = warm_up + rounds * (requests // connections * connections)
+    if answered != sent:
+        raise SystemExit(f"{answered} responses were written for {sent} requests: the harness no longer matches "
+                         "the server")
     return results
 
 
