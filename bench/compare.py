@@ -1,7 +1,7 @@
 """Serve each workload with each stack, one stack after the other, and print them side by side.
 
     python bench/compare.py --workload echo,numeric --connections 1,16,64 [--quick] [--stacks ours,mms]
-                            [--batch-size 8 --max-batch-delay 5] [--soak 60] [--no-json]
+                            [--batch-size 8 --max-batch-delay 5] [--soak 60] [--paired] [--no-json]
 
 Run with a Python that has torch/scikit-learn when those workloads are chosen (the benchmark builds their models).
 See bench/README.md for what each figure means.
@@ -43,6 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of sustained load after the sweep")
     parser.add_argument("--retries", type=int, default=1, help="re-run a failed stack/workload this often (default 1)")
     parser.add_argument("--keep-dirs", action="store_true", help="keep each run's temp dir (logs, model dir)")
+    parser.add_argument("--paired", action="store_true",
+                        help="all stacks up at once, each level loading them in the same seconds (steadier "
+                             "comparisons on a shared machine; absolute figures are not those of one stack alone)")
     parser.add_argument("--no-json", action="store_true", help="do not write bench/results/compare-*.json")
     return parser.parse_args(argv)
 
@@ -75,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {before['loadavg']}; {settings}", file=sys.stderr)
     runs = []
     for workload in chosen:
+        if args.paired:
+            print(f"-- {', '.join(s.name for s in chosen_stacks)} / {workload.name}, paired ...", file=sys.stderr)
+            runs += harness.measure_paired(chosen_stacks, workload, settings)
+            continue
         for stack in chosen_stacks:
             attempt = functools.partial(harness.measure, stack, workload, settings)
             runs.append(harness.with_retries(f"{stack.name} / {workload.name}", attempt, args.retries))

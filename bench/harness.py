@@ -2,6 +2,9 @@
 that count) with the server tree's CPU per request, memory after the load, and optionally a sustained run.
 
 The stack runs alone while it is measured; the caller runs stacks one after the other in the same invocation.
+Or, paired (``measure_paired``): every stack is up at once and each level loads all of them in the same seconds,
+one ``wrk`` per stack, so a noisy neighbour slows them alike and the comparison survives a machine that one
+sequential run cannot settle (the absolute figures are those of a shared machine, not of a stack alone).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Protocol, TypeVar
@@ -168,6 +172,72 @@ def measure(stack: Stack, workload: Workload, settings: Settings) -> Run:
             run.error = str(exc)
             raise KeepDir from exc
     return run
+
+
+def measure_paired(chosen: Sequence[Stack], workload: Workload, settings: Settings) -> list[Run]:
+    """Every stack in ``chosen`` serving ``workload`` at once; each level loads them all in the same seconds."""
+    runs = [Run(stack.name, workload.name) for stack in chosen]
+    for run, stack in zip(runs, chosen):
+        reason = stack.preflight()
+        if reason:
+            run.error = f"cannot start {stack.name}: {reason}"
+    if any(run.error for run in runs) or settings.soak > 0:
+        for run in runs:
+            run.error = run.error or ("--soak is not measured paired" if settings.soak > 0 else "a stack cannot start")
+        return runs
+    with contextlib.ExitStack() as held:
+        servers, scripts = [], []
+        try:
+            for run, stack in zip(runs, chosen):
+                workdir = held.enter_context(work_dir(f"{stack.name}-{workload.name}", settings.keep_dirs, run.notes))
+                options = _options(stack, workload, settings, workdir)
+                workload.materialize(options.base_dir / "model")
+                probe = Probe(body=workload.body,
+                              headers={"Content-Type": workload.content_type, "Accept": workload.accept})
+                server, run.startup_s = held.enter_context(started(stack, options, workdir, probe, run.notes))
+                servers.append(server)
+                scripts.append(wrk.write_script(workdir, workload.body, workload.content_type, workload.accept))
+            time.sleep(settings.idle_wait)
+            for run, server in zip(runs, servers):
+                run.idle = procs.memory(server.pids())
+            for connections in ((max(settings.connections),) if settings.prewarm > 0 else ()):
+                _load_all(servers, scripts, wrk.Load(connections, settings.prewarm))
+            for connections in settings.connections:
+                for run, level in zip(runs, _paired_level(servers, scripts, connections, settings)):
+                    run.levels.append(level)
+            for run, server in zip(runs, servers):
+                run.after_load = procs.memory(server.pids())
+        except (StartupError, RuntimeError, ValueError) as exc:
+            for run in runs:
+                run.error = run.error or str(exc)
+    return runs
+
+
+def _load_all(servers: Sequence[Server], scripts: Sequence[Path], load: wrk.Load) -> list[wrk.Result]:
+    """One wrk per server, all at once; their results in the servers' order."""
+    with ThreadPoolExecutor(len(servers)) as pool:
+        futures = [pool.submit(wrk.run, f"http://127.0.0.1:{server.port}", script, load)
+                   for server, script in zip(servers, scripts)]
+        return [future.result() for future in futures]
+
+
+def _paired_level(servers: Sequence[Server], scripts: Sequence[Path], connections: int,
+                  settings: Settings) -> list[Level]:
+    """``measured_level`` for all servers in the same seconds. ``wrk %`` is every load generator together, and
+    ``others %`` what the machine did beyond all the servers and them."""
+    if settings.warmup > 0:
+        _load_all(servers, scripts, wrk.Load(connections, settings.warmup))
+    before = [procs.cpu_ticks(server.pids()) for server in servers]
+    machine_before, wrk_before = procs.machine_busy_ticks(), procs.children_cpu_seconds()
+    results = _load_all(servers, scripts, wrk.Load(connections, settings.duration))
+    machine = (procs.machine_busy_ticks() - machine_before) / procs.CLOCK_TICKS
+    wrk_cpu = procs.children_cpu_seconds() - wrk_before
+    used = [procs.cpu_seconds_between(b, procs.cpu_ticks(server.pids())) for b, server in zip(before, servers)]
+    for server in servers:
+        if server.exited():
+            raise RuntimeError(f"{server.name} exited during the paired run at {connections} connections")
+    rest = machine - sum(used)  # what Level.of subtracts the server's own CPU from
+    return [Level.of(connections, result, CpuSample(cpu, wrk_cpu, rest + cpu)) for result, cpu in zip(results, used)]
 
 
 class KeepDir(Exception):
