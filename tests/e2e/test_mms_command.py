@@ -3,6 +3,7 @@ them, with the properties file the SageMaker toolkit writes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -92,6 +93,27 @@ class Container:
             return subprocess.Popen([str(BIN / "multi-model-server"), *args], env=self.env, cwd=self.root,
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
+    @contextlib.contextmanager
+    def foreground(self, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+        """``--start --foreground`` (the command becomes the server); killed at the end if still running."""
+        proc = self.start("--start", "--foreground", *args)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> int:
+        """SIGTERM, as a container runtime sends it; the exit code."""
+        proc.send_signal(signal.SIGTERM)
+        return proc.wait(DEADLINE)
+
+    def __enter__(self) -> Container:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill_leftovers()
+
     @property
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -141,9 +163,8 @@ def _gone(pid: int) -> bool:
 
 @pytest.fixture
 def container(tmp_path: Path) -> Iterator[Container]:
-    made = Container(tmp_path)
-    yield made
-    made.kill_leftovers()
+    with Container(tmp_path) as made:
+        yield made
 
 
 def test_start_returns_then_the_toolkit_lookup_finds_the_server(container: Container, tmp_path: Path,
@@ -181,18 +202,12 @@ def test_start_returns_then_the_toolkit_lookup_finds_the_server(container: Conta
 def test_foreground_is_the_server_and_sigterm_stops_it(container: Container, tmp_path: Path) -> None:
     write_model(tmp_path / "model", ECHO_MODEL)
     props = container.properties(TOOLKIT_PROPERTIES, handler="sagemaker_inference.default_handler_service")
-    proc = container.start("--start", "--foreground", "--model-store", str(tmp_path), "--mms-config", str(props),
-                           "--models", "model")
-    try:
+    with container.foreground("--model-store", str(tmp_path), "--mms-config", str(props), "--models", "model") as proc:
         container.wait_ready()
         assert container.pid() == proc.pid  # the launcher became the server
         assert container.client.post("/invocations", json=[3]).json() == [3]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(DEADLINE) == 0
+        assert container.stop(proc) == 0
         assert container.pid() is None
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 def test_mme_properties_select_multi_model_mode(tmp_path: Path) -> None:
@@ -201,9 +216,8 @@ def test_mme_properties_select_multi_model_mode(tmp_path: Path) -> None:
     container = Container(tmp_path, {"SAGEMAKER_HANDLER": "sagemaker_inference.default_handler_service",
                                      "SAGEMAKER_MODEL_ROOT": str(models)})
     props = container.properties(MME_PROPERTIES)
-    proc = container.start("--start", "--foreground", "--model-store", "/", "--mms-config", str(props),
-                           "--log-config", LOG_CONFIG)
-    try:
+    with container, container.foreground("--model-store", "/", "--mms-config", str(props),
+                                         "--log-config", LOG_CONFIG) as proc:
         container.wait_ready()
         assert container.client.get("/models").json() == {"models": []}
         loaded = container.client.post("/models", json={"model_name": "echo", "url": str(models / "echo")})
@@ -212,12 +226,7 @@ def test_mme_properties_select_multi_model_mode(tmp_path: Path) -> None:
         outside = container.client.post("/models", json={"model_name": "etc", "url": "/etc"})
         assert outside.status_code == 400  # model_store=/ does not open the whole disk
         assert container.client.delete("/models/echo").status_code == 200
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(DEADLINE) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        container.client.close()
+        assert container.stop(proc) == 0
 
 
 def test_several_models_are_served_by_name(tmp_path: Path) -> None:
@@ -228,9 +237,8 @@ def test_several_models_are_served_by_name(tmp_path: Path) -> None:
                                                                           '"handler": "custom_handler"}}'})
     container = Container(tmp_path)
     props = container.properties(TOOLKIT_PROPERTIES, handler="sagemaker_inference.default_handler_service")
-    proc = container.start("--start", "--foreground", "--model-store", str(store), "--mms-config", str(props),
-                           "--models", "a=first", "b=second")
-    try:
+    with container, container.foreground("--model-store", str(store), "--mms-config", str(props),
+                                         "--models", "a=first", "b=second") as proc:
         container.wait_ready()
         deadline = time.monotonic() + DEADLINE
         while time.monotonic() < deadline and not all('"READY"' in container.client.get(f"/models/{name}").text
@@ -241,12 +249,7 @@ def test_several_models_are_served_by_name(tmp_path: Path) -> None:
         assert container.client.post("/models/b/invoke", content=b"x").text == "second saw x"  # its manifest
         assert container.client.post("/invocations", json=[1]).status_code == 400  # which model? (as MMS)
         assert container.client.delete("/models/a").status_code == 200
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(DEADLINE) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        container.client.close()
+        assert container.stop(proc) == 0
 
 
 @pytest.mark.parametrize(("properties", "args", "message"), [
@@ -295,16 +298,11 @@ def test_archiver_no_archive_as_the_hub_path_runs_it_and_the_server_serves_it(co
     assert json.loads(manifest)["model"] == {"modelName": "tiny", "handler": "custom_handler"}
 
     props = container.properties(TOOLKIT_PROPERTIES, handler="sagemaker_inference.default_handler_service")
-    proc = container.start("--start", "--foreground", "--model-store", str(tmp_path / "export"), "--mms-config",
-                           str(props))  # load_models=ALL: the one folder in the store, handler from its manifest
-    try:
+    # load_models=ALL: the one folder in the store, handler from its manifest
+    with container.foreground("--model-store", str(tmp_path / "export"), "--mms-config", str(props)) as proc:
         container.wait_ready()
         assert container.client.post("/invocations", content=b"hi").text == "tiny saw hi"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(DEADLINE) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        assert container.stop(proc) == 0
 
 
 def test_archiver_refuses_to_overwrite_without_force(container: Container, tmp_path: Path) -> None:
