@@ -339,15 +339,7 @@ class HTTPConnection(asyncio.Protocol):
                 if backlog or len(outstanding) >= MAX_OUTSTANDING:
                     backlog.append(event)
                 elif type(event) is HTTPRequest:
-                    if event.expect_continue:
-                        self._continue_pending = False  # its body came anyway
-                    exchange = Exchange(self, event)
-                    outstanding.append(exchange)
-                    self.requests += 1
-                    if event.upgrade:
-                        self._pause_reading()  # what follows is not HTTP: wait for the app's decision
-                        exchange.close = True
-                    self.state.handle(exchange)
+                    self._begin(event)
                 elif not self._start(event):
                     return
             if backlog or len(outstanding) >= MAX_OUTSTANDING:
@@ -377,6 +369,18 @@ class HTTPConnection(asyncio.Protocol):
 
     # -- requests in, responses out -------------------------------------------------------------
 
+    def _begin(self, request: HTTPRequest) -> None:
+        """Give ``request`` its place in the FIFO and hand it to the app."""
+        if request.expect_continue:
+            self._continue_pending = False  # its body came anyway
+        exchange = Exchange(self, request)
+        self.outstanding.append(exchange)
+        self.requests += 1
+        if request.upgrade:
+            self._pause_reading()  # what follows is not HTTP: wait for the app's decision
+            exchange.close = True
+        self.state.handle(exchange)
+
     def _start(self, event: Event) -> bool:
         """Act on an event other than a request; False once the connection refused one."""
         if isinstance(event, ContinueRequested):
@@ -396,15 +400,7 @@ class HTTPConnection(asyncio.Protocol):
             while backlog and len(self.outstanding) < MAX_OUTSTANDING and not self.closed:
                 event = backlog.popleft()
                 if type(event) is HTTPRequest:
-                    if event.expect_continue:
-                        self._continue_pending = False
-                    exchange = Exchange(self, event)
-                    self.outstanding.append(exchange)
-                    self.requests += 1
-                    if event.upgrade:
-                        self._pause_reading()
-                        exchange.close = True
-                    self.state.handle(exchange)
+                    self._begin(event)
                 elif not self._start(event):
                     return
         finally:
