@@ -163,7 +163,7 @@ def measure(stack: Stack, workload: Workload, settings: Settings) -> Run:
     with work_dir(f"{stack.name}-{workload.name}", settings.keep_dirs, run.notes) as workdir:
         options = _options(stack, workload, settings, workdir)
         workload.materialize(options.base_dir / "model")
-        probe = Probe(body=workload.body, headers={"Content-Type": workload.content_type, "Accept": workload.accept})
+        probe = _probe(workload)
         try:
             with started(stack, options, workdir, probe, run.notes) as (server, startup):
                 run.startup_s = startup
@@ -192,9 +192,8 @@ def measure_paired(chosen: Sequence[Stack], workload: Workload, settings: Settin
                 workdir = held.enter_context(work_dir(f"{stack.name}-{workload.name}", settings.keep_dirs, run.notes))
                 options = _options(stack, workload, settings, workdir)
                 workload.materialize(options.base_dir / "model")
-                probe = Probe(body=workload.body,
-                              headers={"Content-Type": workload.content_type, "Accept": workload.accept})
-                server, run.startup_s = held.enter_context(started(stack, options, workdir, probe, run.notes))
+                server, run.startup_s = held.enter_context(started(stack, options, workdir, _probe(workload),
+                                                                   run.notes))
                 servers.append(server)
                 scripts.append(wrk.write_script(workdir, workload.body, workload.content_type, workload.accept))
             time.sleep(settings.idle_wait)
@@ -203,7 +202,7 @@ def measure_paired(chosen: Sequence[Stack], workload: Workload, settings: Settin
             for connections in ((max(settings.connections),) if settings.prewarm > 0 else ()):
                 _load_all(servers, scripts, wrk.Load(connections, settings.prewarm))
             for connections in settings.connections:
-                for run, level in zip(runs, _paired_level(servers, scripts, connections, settings)):
+                for run, level in zip(runs, levels_together(servers, scripts, connections, settings)):
                     run.levels.append(level)
             for run, server in zip(runs, servers):
                 run.after_load = procs.memory(server.pids())
@@ -215,15 +214,18 @@ def measure_paired(chosen: Sequence[Stack], workload: Workload, settings: Settin
 
 def _load_all(servers: Sequence[Server], scripts: Sequence[Path], load: wrk.Load) -> list[wrk.Result]:
     """One wrk per server, all at once; their results in the servers' order."""
+    if len(servers) == 1:
+        return [wrk.run(f"http://127.0.0.1:{servers[0].port}", scripts[0], load)]
     with ThreadPoolExecutor(len(servers)) as pool:
         futures = [pool.submit(wrk.run, f"http://127.0.0.1:{server.port}", script, load)
                    for server, script in zip(servers, scripts)]
         return [future.result() for future in futures]
 
 
-def _paired_level(servers: Sequence[Server], scripts: Sequence[Path], connections: int,
-                  settings: Settings) -> list[Level]:
-    """``measured_level`` for all servers in the same seconds. ``wrk %`` is every load generator together, and
+def levels_together(servers: Sequence[Server], scripts: Sequence[Path], connections: int,
+                    settings: Settings) -> list[Level]:
+    """Warm up at ``connections``, then load every server in the same seconds (one wrk each) while sampling the
+    trees' CPU just before and after. With several servers ``wrk %`` is every load generator together, and
     ``others %`` what the machine did beyond all the servers and them."""
     if settings.warmup > 0:
         _load_all(servers, scripts, wrk.Load(connections, settings.warmup))
@@ -235,9 +237,14 @@ def _paired_level(servers: Sequence[Server], scripts: Sequence[Path], connection
     used = [procs.cpu_seconds_between(b, procs.cpu_ticks(server.pids())) for b, server in zip(before, servers)]
     for server in servers:
         if server.exited():
-            raise RuntimeError(f"{server.name} exited during the paired run at {connections} connections")
+            raise RuntimeError(f"{server.name} exited during the run at {connections} connections")
     rest = machine - sum(used)  # what Level.of subtracts the server's own CPU from
     return [Level.of(connections, result, CpuSample(cpu, wrk_cpu, rest + cpu)) for result, cpu in zip(results, used)]
+
+
+def _probe(workload: Workload) -> Probe:
+    """The request whose first 200 marks a stack serving ``workload`` ready."""
+    return Probe(body=workload.body, headers={"Content-Type": workload.content_type, "Accept": workload.accept})
 
 
 class KeepDir(Exception):
@@ -313,10 +320,10 @@ def _load(server: Server, workload: Workload, settings: Settings, workdir: Path,
     run.idle = procs.memory(server.pids())
     prewarm(url, script, settings)
     for connections in settings.connections:
-        run.levels.append(measured_level(server, url, script, connections, settings))
+        run.levels.append(measured_level(server, script, connections, settings))
     run.after_load = procs.memory(server.pids())
     if settings.soak > 0:
-        run.soak = _soak(server, url, script, settings)
+        run.soak = _soak(server, script, settings)
 
 
 def prewarm(url: str, script: Path, settings: Settings) -> None:
@@ -325,24 +332,14 @@ def prewarm(url: str, script: Path, settings: Settings) -> None:
         wrk.run(url, script, wrk.Load(max(settings.connections), settings.prewarm))
 
 
-def measured_level(server: Server, url: str, script: Path, connections: int, settings: Settings) -> Level:
+def measured_level(server: Server, script: Path, connections: int, settings: Settings) -> Level:
     """Warm up at ``connections``, then run wrk while sampling the tree's CPU just before and after."""
-    if settings.warmup > 0:
-        wrk.run(url, script, wrk.Load(connections, settings.warmup))
-    before = procs.cpu_ticks(server.pids())
-    machine_before, wrk_before = procs.machine_busy_ticks(), procs.children_cpu_seconds()
-    result = wrk.run(url, script, wrk.Load(connections, settings.duration))
-    machine = (procs.machine_busy_ticks() - machine_before) / procs.CLOCK_TICKS
-    wrk_cpu = procs.children_cpu_seconds() - wrk_before
-    after = procs.cpu_ticks(server.pids())
-    if server.exited():
-        raise RuntimeError(f"{server.name} exited during the run at {connections} connections")
-    return Level.of(connections, result, CpuSample(procs.cpu_seconds_between(before, after), wrk_cpu, machine))
+    return levels_together([server], [script], connections, settings)[0]
 
 
-def _soak(server: Server, url: str, script: Path, settings: Settings) -> Soak:
+def _soak(server: Server, script: Path, settings: Settings) -> Soak:
     connections = max(settings.connections)
     rss_before = procs.memory(server.pids()).rss
     soak_settings = Settings(duration=settings.soak, warmup=0)
-    level = measured_level(server, url, script, connections, soak_settings)
+    level = measured_level(server, script, connections, soak_settings)
     return Soak(settings.soak, level, rss_before, procs.memory(server.pids()).rss)

@@ -123,7 +123,7 @@ def _exercise(
     url = f"http://127.0.0.1:{server.port}"
     harness.prewarm(url, script, settings)
     for connections in settings.connections:
-        run.levels.append(harness.measured_level(server, url, script, connections, settings))
+        run.levels.append(harness.measured_level(server, script, connections, settings))
     run.after_load = procs.memory(server.pids())
     run.unload_s = [unload_model(server.port, name) for name in names]
     time.sleep(1.0)
